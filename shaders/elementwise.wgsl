@@ -1,0 +1,76 @@
+// Elementwise ops over contiguous f32 tensors of N elements.
+//
+// Binary ops broadcast the right operand by repetition: y has R elements, R
+// divides N (the right operand's shape is a suffix of the left's, e.g. a bias
+// [C] against x [T, C]). Large N uses a 2-D grid: index = x + y * groups_x * WG.
+
+struct Params {
+    n: u32,       // elements of x and out
+    rhs_n: u32,   // elements of y (binary ops)
+    scalar: u32,  // f32 bits: the factor of `scale`
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;         // [N]
+@group(0) @binding(2) var<storage, read> y: array<f32>;         // [R]
+@group(0) @binding(3) var<storage, read_write> out: array<f32>; // [N]
+
+override WG: u32 = 256u;
+
+fn flat(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
+    return gid.x + gid.y * groups.x * WG;
+}
+
+// erf by Abramowitz & Stegun 7.1.26: absolute error below 1.5e-7.
+fn erf_approx(v: f32) -> f32 {
+    let s = sign(v);
+    let z = abs(v);
+    let t = 1.0 / (1.0 + 0.3275911 * z);
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    return s * (1.0 - poly * exp(-z * z));
+}
+
+@compute @workgroup_size(WG)
+fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat(gid, groups);
+    if (i < p.n) {
+        out[i] = x[i] + y[i % p.rhs_n];
+    }
+}
+
+@compute @workgroup_size(WG)
+fn mul(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat(gid, groups);
+    if (i < p.n) {
+        out[i] = x[i] * y[i % p.rhs_n];
+    }
+}
+
+@compute @workgroup_size(WG)
+fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat(gid, groups);
+    if (i < p.n) {
+        out[i] = x[i] * bitcast<f32>(p.scalar);
+    }
+}
+
+// GELU with the exact erf: 0.5 * v * (1 + erf(v / sqrt(2))).
+@compute @workgroup_size(WG)
+fn gelu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat(gid, groups);
+    if (i < p.n) {
+        let v = x[i];
+        out[i] = 0.5 * v * (1.0 + erf_approx(v * 0.70710678118654752));
+    }
+}
+
+// SiLU: v * sigmoid(v).
+@compute @workgroup_size(WG)
+fn silu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat(gid, groups);
+    if (i < p.n) {
+        let v = x[i];
+        out[i] = v / (1.0 + exp(-v));
+    }
+}

@@ -1,0 +1,61 @@
+//! The CPU backend: candle-core's kernels (SIMD natively and with wasm simd128).
+//! It is also the reference the GPU kernels are tested against.
+
+use candle_core::{DType as CDType, Tensor as CTensor, D};
+
+use crate::error::Result;
+use crate::ops::{Binary, Unary};
+use crate::tensor::{DType, Storage, Tensor};
+
+fn wrap(t: CTensor) -> Result<Tensor> {
+    let dtype = match t.dtype() {
+        CDType::F16 => DType::F16,
+        _ => DType::F32,
+    };
+    Ok(Tensor { shape: t.dims().to_vec(), dtype, storage: Storage::Cpu(t) })
+}
+
+/// `[B.., M, K] x [B.., K, N]` (shapes checked by the caller).
+pub(crate) fn matmul(a: &CTensor, b: &CTensor, out: Vec<usize>) -> Result<Tensor> {
+    let b = if b.dtype() == CDType::F32 { b.clone() } else { b.to_dtype(CDType::F32)? };
+    let c = a.broadcast_matmul(&b)?;
+    debug_assert_eq!(c.dims(), out.as_slice());
+    wrap(c)
+}
+
+pub(crate) fn binary(a: &CTensor, b: &CTensor, kind: Binary) -> Result<Tensor> {
+    wrap(match kind {
+        Binary::Add => a.broadcast_add(b)?,
+        Binary::Mul => a.broadcast_mul(b)?,
+    })
+}
+
+pub(crate) fn unary(a: &CTensor, kind: Unary) -> Result<Tensor> {
+    wrap(match kind {
+        Unary::Gelu => a.gelu_erf()?,
+        Unary::Silu => a.silu()?,
+        Unary::Scale(s) => a.affine(s as f64, 0.0)?,
+    })
+}
+
+/// Stable softmax over the last dim.
+pub(crate) fn softmax(a: &CTensor) -> Result<Tensor> {
+    let max = a.max_keepdim(D::Minus1)?;
+    let e = a.broadcast_sub(&max)?.exp()?;
+    let sum = e.sum_keepdim(D::Minus1)?;
+    wrap(e.broadcast_div(&sum)?)
+}
+
+/// Layer norm when `beta` is given, RMS norm (no centring, no shift) when not.
+pub(crate) fn layer_norm(x: &CTensor, gamma: &CTensor, beta: Option<&CTensor>, eps: f32) -> Result<Tensor> {
+    let centred = match beta {
+        Some(_) => x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?,
+        None => x.clone(),
+    };
+    let denom = (centred.sqr()?.mean_keepdim(D::Minus1)? + eps as f64)?.sqrt()?;
+    let y = centred.broadcast_div(&denom)?.broadcast_mul(gamma)?;
+    wrap(match beta {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    })
+}

@@ -1,0 +1,397 @@
+//! The WebGPU backend (wgpu: WebGPU in the browser, Vulkan/Metal/DX12 natively):
+//! adapter and device set-up within the adapter's limits, a buffer pool, a
+//! pipeline cache, one command encoder shared by many dispatches, and an async
+//! readback that works natively and in the browser.
+
+pub(crate) mod kernels;
+pub(crate) mod ops;
+mod pool;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use serde::Serialize;
+use wgpu::util::DeviceExt;
+
+use crate::error::{Error, Result};
+use crate::tensor::DType;
+use kernels::{Kernel, Pipelines};
+use pool::{Pool, PooledBuffer};
+
+/// Dispatches recorded before the encoder is submitted on its own.
+const MAX_PENDING_DISPATCHES: u32 = 64;
+
+/// What the adapter is and what it allows, as shown to users.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdapterSummary {
+    pub name: String,
+    pub vendor: String,
+    pub driver: String,
+    pub backend: String,
+    pub device_type: String,
+    pub is_fallback_adapter: bool,
+    pub features: Vec<String>,
+    pub limits: LimitsSummary,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitsSummary {
+    pub max_storage_buffer_binding_size: u64,
+    pub max_buffer_size: u64,
+    pub max_compute_workgroup_size_x: u32,
+    pub max_compute_invocations_per_workgroup: u32,
+    pub max_compute_workgroup_storage_size: u32,
+    pub max_compute_workgroups_per_dimension: u32,
+    pub max_storage_buffers_per_shader_stage: u32,
+}
+
+fn summarize(adapter: &wgpu::Adapter) -> AdapterSummary {
+    let info = adapter.get_info();
+    let l = adapter.limits();
+    let f = adapter.features();
+    let mut features = Vec::new();
+    if f.contains(wgpu::Features::SHADER_F16) {
+        features.push("shader-f16".to_string());
+    }
+    if f.contains(wgpu::Features::SUBGROUP) {
+        features.push("subgroups".to_string());
+    }
+    let device_type = match info.device_type {
+        wgpu::DeviceType::Cpu => "cpu",
+        wgpu::DeviceType::IntegratedGpu => "integrated-gpu",
+        wgpu::DeviceType::DiscreteGpu => "discrete-gpu",
+        wgpu::DeviceType::VirtualGpu => "virtual-gpu",
+        wgpu::DeviceType::Other => "other",
+    };
+    let name = if info.name.is_empty() { "unnamed adapter".to_string() } else { info.name.clone() };
+    AdapterSummary {
+        // In the browser `name` is often empty and the vendor is a string in `driver`.
+        name,
+        vendor: if info.vendor == 0 { info.driver_info.clone() } else { format!("{:#06x}", info.vendor) },
+        driver: info.driver.clone(),
+        backend: format!("{:?}", info.backend).to_lowercase(),
+        is_fallback_adapter: info.device_type == wgpu::DeviceType::Cpu,
+        device_type: device_type.to_string(),
+        features,
+        limits: LimitsSummary {
+            max_storage_buffer_binding_size: l.max_storage_buffer_binding_size,
+            max_buffer_size: l.max_buffer_size,
+            max_compute_workgroup_size_x: l.max_compute_workgroup_size_x,
+            max_compute_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
+            max_compute_workgroup_storage_size: l.max_compute_workgroup_storage_size,
+            max_compute_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
+            max_storage_buffers_per_shader_stage: l.max_storage_buffers_per_shader_stage,
+        },
+    }
+}
+
+async fn request_adapter() -> Result<wgpu::Adapter> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = if cfg!(target_arch = "wasm32") {
+        wgpu::Backends::BROWSER_WEBGPU
+    } else {
+        wgpu::Backends::PRIMARY
+    };
+    #[cfg(target_arch = "wasm32")]
+    if !crate::platform::has_navigator_gpu() {
+        return Err(Error::NoAdapter { reason: "navigator.gpu is missing in this browser or context".into() });
+    }
+    let instance = wgpu::Instance::new(desc);
+    instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: false,
+            compatible_surface: None,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::NoAdapter { reason: e.to_string() })
+}
+
+/// The adapter that `Device::new(WebGpu)` would use, without creating a device.
+pub async fn adapter_summary() -> Result<AdapterSummary> {
+    Ok(summarize(&request_adapter().await?))
+}
+
+/// A WebGPU device and everything kept per device.
+pub struct Gpu {
+    summary: AdapterSummary,
+    pub(crate) device: wgpu::Device,
+    queue: wgpu::Queue,
+    limits: wgpu::Limits,
+    f16: bool,
+    pool: Rc<RefCell<Pool>>,
+    pipelines: Pipelines,
+    pending: RefCell<Option<wgpu::CommandEncoder>>,
+    pending_dispatches: Cell<u32>,
+}
+
+impl Gpu {
+    pub async fn new() -> Result<Gpu> {
+        let adapter = request_adapter().await?;
+        let summary = summarize(&adapter);
+        let have = adapter.limits();
+        // Ask for what the kernels need, and for the adapter's buffer sizes so
+        // that big weights fit: nothing more.
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: have.max_storage_buffer_binding_size,
+            max_buffer_size: have.max_buffer_size,
+            max_storage_buffers_per_shader_stage: have.max_storage_buffers_per_shader_stage.min(8),
+            ..wgpu::Limits::downlevel_defaults()
+        };
+        let f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
+        let required_features = if f16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() };
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("webfm"),
+                required_features,
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::DeviceRequest(e.to_string()))?;
+        Ok(Gpu {
+            summary,
+            device,
+            queue,
+            limits,
+            f16,
+            pool: Rc::new(RefCell::new(Pool::default())),
+            pipelines: Pipelines::default(),
+            pending: RefCell::new(None),
+            pending_dispatches: Cell::new(0),
+        })
+    }
+
+    pub fn summary(&self) -> &AdapterSummary {
+        &self.summary
+    }
+
+    pub fn describe(&self) -> String {
+        let s = &self.summary;
+        let mut tags = vec![s.backend.clone(), s.device_type.clone()];
+        if s.is_fallback_adapter {
+            tags.push("fallback".into());
+        }
+        if self.f16 {
+            tags.push("f16".into());
+        }
+        format!("{} [{}]", s.name, tags.join(", "))
+    }
+
+    /// Whether f16 storage buffers are usable (`shader-f16`).
+    pub fn has_f16(&self) -> bool {
+        self.f16
+    }
+
+    /// Bytes held by live tensors.
+    pub fn live_bytes(&self) -> u64 {
+        self.pool.borrow().live_bytes
+    }
+
+    /// Frees pooled buffers that no tensor uses.
+    pub fn trim(&self) {
+        self.pool.borrow_mut().trim();
+    }
+
+    fn check_size(&self, what: impl FnOnce() -> String, bytes: u64) -> Result<()> {
+        let limit = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        if bytes > limit {
+            return Err(Error::LimitExceeded {
+                what: what(),
+                needed: bytes,
+                limit_name: "maxStorageBufferBindingSize",
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// A buffer for `numel` elements of `dtype`, contents undefined.
+    pub(crate) fn alloc(self: &Rc<Self>, numel: usize, dtype: DType) -> Result<GpuView> {
+        let bytes = (numel * dtype.size_in_bytes()) as u64;
+        self.check_size(|| format!("a tensor of {numel} {} elements", dtype.name()), bytes)?;
+        let cap = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        let buf = Pool::take(&self.pool, &self.device, pool::bucket(bytes, cap));
+        Ok(GpuView { gpu: self.clone(), buf: Rc::new(buf), offset: 0, strides: None })
+    }
+
+    /// Copies `bytes` (`numel` elements of `dtype`) into a new buffer.
+    pub(crate) fn upload(self: &Rc<Self>, bytes: &[u8], dtype: DType, numel: usize) -> Result<GpuView> {
+        let view = self.alloc(numel, dtype)?;
+        // A pooled buffer may still be read by recorded, unsubmitted dispatches;
+        // submitting them first keeps this write after them.
+        self.flush();
+        let whole = bytes.len() / 4 * 4;
+        self.queue.write_buffer(&view.buf.buffer, 0, &bytes[..whole]);
+        if whole < bytes.len() {
+            let mut tail = [0u8; 4];
+            tail[..bytes.len() - whole].copy_from_slice(&bytes[whole..]);
+            self.queue.write_buffer(&view.buf.buffer, whole as u64, &tail);
+        }
+        Ok(view)
+    }
+
+    /// Records one dispatch of `kernel` into the shared encoder. `params` go to
+    /// binding 0 as a uniform; `buffers` are `(binding, buffer)` pairs.
+    pub(crate) fn dispatch(&self, kernel: &Kernel, params: &[u32], buffers: &[(u32, &wgpu::Buffer)], groups: [u32; 3]) -> Result<()> {
+        let max = self.limits.max_compute_workgroups_per_dimension;
+        if groups.iter().any(|&g| g > max) {
+            return Err(Error::InvalidArgument(format!(
+                "{}: {groups:?} workgroups exceed this device's maxComputeWorkgroupsPerDimension ({max})",
+                kernel.entry
+            )));
+        }
+        if groups.contains(&0) {
+            return Ok(());
+        }
+        let pipeline = self.pipelines.get(&self.device, kernel, self.f16)?;
+        // Uniforms are padded to 16 bytes.
+        let mut words = params.to_vec();
+        words.resize(params.len().div_ceil(4).max(1) * 4, 0);
+        let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("webfm.params"),
+            contents: bytemuck::cast_slice(&words),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+        entries.extend(buffers.iter().map(|(binding, b)| wgpu::BindGroupEntry {
+            binding: *binding,
+            resource: b.as_entire_binding(),
+        }));
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel.entry),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        let mut pending = self.pending.borrow_mut();
+        let encoder = pending.get_or_insert_with(|| {
+            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webfm.step") })
+        });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.entry), timestamp_writes: None });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        }
+        drop(pending);
+        let n = self.pending_dispatches.get() + 1;
+        self.pending_dispatches.set(n);
+        if n >= MAX_PENDING_DISPATCHES {
+            self.flush();
+        }
+        Ok(())
+    }
+
+    /// Submits the recorded dispatches.
+    pub(crate) fn flush(&self) {
+        if let Some(encoder) = self.pending.borrow_mut().take() {
+            self.queue.submit([encoder.finish()]);
+        }
+        self.pending_dispatches.set(0);
+    }
+
+    /// Waits until the queue is idle, without blocking the browser's event loop.
+    pub async fn sync(&self) -> Result<()> {
+        self.flush();
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.queue.on_submitted_work_done(move || {
+            let _ = tx.send(());
+        });
+        self.wait_native()?;
+        rx.await.map_err(|_| Error::Readback("the GPU device was lost before the queue finished".into()))
+    }
+
+    /// Natively, callbacks only run when the device is polled; in the browser
+    /// they run from the event loop while we await.
+    fn wait_native(&self) -> Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Readback(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Copies `bytes` bytes at `offset` of `src` back to the host.
+    async fn read_bytes(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        let padded = bytes.div_ceil(4) * 4;
+        if padded == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("webfm.readback"),
+            size: padded,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.flush();
+        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webfm.readback") });
+        encoder.copy_buffer_to_buffer(src, offset, &staging, 0, padded);
+        self.queue.submit([encoder.finish()]);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait_native()?;
+        rx.await
+            .map_err(|_| Error::Readback("the GPU device was lost during the readback".into()))?
+            .map_err(|e| Error::Readback(e.to_string()))?;
+        let data = staging
+            .get_mapped_range(..)
+            .map_err(|e| Error::Readback(e.to_string()))?[..bytes as usize]
+            .to_vec();
+        staging.unmap();
+        staging.destroy();
+        Ok(data)
+    }
+}
+
+/// A tensor's storage on the GPU: a pooled buffer, an element offset, and
+/// strides in elements (`None`: contiguous row-major for the tensor's shape).
+#[derive(Clone)]
+pub(crate) struct GpuView {
+    gpu: Rc<Gpu>,
+    buf: Rc<PooledBuffer>,
+    pub(crate) offset: usize,
+    pub(crate) strides: Option<Vec<usize>>,
+}
+
+pub(crate) fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
+    let mut strides = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * shape[i + 1];
+    }
+    strides
+}
+
+impl GpuView {
+    pub(crate) fn gpu(&self) -> Rc<Gpu> {
+        self.gpu.clone()
+    }
+    pub(crate) fn same_gpu(&self, other: &GpuView) -> bool {
+        Rc::ptr_eq(&self.gpu, &other.gpu)
+    }
+    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
+        &self.buf.buffer
+    }
+    pub(crate) fn strides(&self, shape: &[usize]) -> Vec<usize> {
+        self.strides.clone().unwrap_or_else(|| contiguous_strides(shape))
+    }
+    pub(crate) fn is_contiguous(&self, shape: &[usize]) -> bool {
+        self.offset == 0 && self.strides.as_ref().is_none_or(|s| *s == contiguous_strides(shape))
+    }
+    /// The same data with the last two dims swapped.
+    pub(crate) fn transposed(&self, shape: &[usize]) -> GpuView {
+        let mut strides = self.strides(shape);
+        let r = strides.len();
+        strides.swap(r - 2, r - 1);
+        GpuView { strides: Some(strides), ..self.clone() }
+    }
+    /// Reads `numel` f32 values from a contiguous f32 view.
+    pub(crate) async fn read_f32(&self, numel: usize) -> Result<Vec<f32>> {
+        let bytes = self.gpu.read_bytes(&self.buf.buffer, (self.offset * 4) as u64, (numel * 4) as u64).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+}

@@ -1,0 +1,226 @@
+//! The op set on the GPU: shapes and strides become kernel parameters and
+//! dispatches. Every function records work into the shared encoder; nothing
+//! here waits for the GPU.
+
+use std::rc::Rc;
+
+use super::kernels::{Kernel, Shader};
+use super::{contiguous_strides, Gpu, GpuView};
+use crate::error::{Error, Result};
+use crate::ops::{Binary, GemmKernel, Unary};
+use crate::tensor::{numel, DType, Storage, Tensor};
+
+/// Workgroup size of the 1-D elementwise kernels (`override WG`).
+const WG_1D: u32 = 256;
+/// Workgroup size of the row kernels (softmax, norms); a power of two.
+const WG_ROW: u32 = 64;
+/// The tiled GEMM: `override WG_X, WG_Y`, and its `const TM, TN`.
+const GEMM_WG: (u32, u32) = (8, 8);
+const GEMM_TILE: (u32, u32) = (8, 8);
+/// The GEMV: `override WG_N, WG_K`, and its `const TN`.
+const GEMV_WG: (u32, u32) = (16, 16);
+const GEMV_TN: u32 = 4;
+
+fn wrap(view: GpuView, shape: Vec<usize>) -> Tensor {
+    Tensor { shape, dtype: DType::F32, storage: Storage::Gpu(view) }
+}
+
+fn to_u32(what: &str, v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::InvalidArgument(format!("{what} = {v} does not fit the kernels' 32-bit indices")))
+}
+
+/// A grid of `groups` workgroups laid out in 2-D when it passes the per-dimension limit.
+fn grid(gpu: &Gpu, groups: usize) -> Result<[u32; 3]> {
+    let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
+    let x = groups.min(max);
+    let y = if x == 0 { 0 } else { groups.div_ceil(x) };
+    Ok([to_u32("workgroups", x)?, to_u32("workgroups", y)?, 1])
+}
+
+/// A contiguous f32 copy of a view (the view itself when it already is one).
+pub(crate) fn contiguous_f32(v: &GpuView, shape: &[usize], dtype: DType) -> Result<GpuView> {
+    if dtype == DType::F32 && v.is_contiguous(shape) {
+        return Ok(v.clone());
+    }
+    let gpu = v.gpu();
+    if shape.len() > 8 {
+        return Err(Error::InvalidArgument(format!("copy: at most 8 dims, got {shape:?}")));
+    }
+    let n = numel(shape);
+    let out = gpu.alloc(n, DType::F32)?;
+    let strides = v.strides(shape);
+    let mut params = vec![to_u32("elements", n)?, shape.len() as u32, to_u32("offset", v.offset)?, 0];
+    let mut dims = [1u32; 8];
+    let mut st = [0u32; 8];
+    for (i, (&d, &s)) in shape.iter().zip(&strides).enumerate() {
+        dims[i] = to_u32("dim", d)?;
+        st[i] = to_u32("stride", s)?;
+    }
+    params.extend(dims);
+    params.extend(st);
+    let kernel = Kernel::new(Shader::Copy, "copy").with("WG", WG_1D).f16(dtype == DType::F16);
+    gpu.dispatch(&kernel, &params, &[(1, v.buffer()), (2, out.buffer())], grid(&gpu, n.div_ceil(WG_1D as usize))?)?;
+    Ok(out)
+}
+
+/// The batch dims of a view as one stride, or `None` when they do not collapse.
+fn batch_stride(shape: &[usize], strides: &[usize]) -> Option<usize> {
+    let nb = shape.len() - 2;
+    if nb == 0 {
+        return Some(0);
+    }
+    for i in 0..nb - 1 {
+        if shape[i] > 1 && strides[i] != strides[i + 1] * shape[i + 1] {
+            return None;
+        }
+    }
+    Some(strides[nb - 1])
+}
+
+/// A view whose batch dims collapse to one stride, copying when needed.
+fn batched(v: &GpuView, shape: &[usize], dtype: DType) -> Result<(GpuView, DType, [usize; 4])> {
+    let strides = v.strides(shape);
+    let r = shape.len();
+    let (view, dtype, strides) = match batch_stride(shape, &strides) {
+        Some(_) => (v.clone(), dtype, strides),
+        None => (contiguous_f32(v, shape, dtype)?, DType::F32, contiguous_strides(shape)),
+    };
+    let bs = batch_stride(shape, &strides).unwrap_or(0);
+    Ok((view.clone(), dtype, [view.offset, bs, strides[r - 2], strides[r - 1]]))
+}
+
+/// `[B.., M, K] x [B.., K, N] -> out`, shapes already checked.
+pub(crate) fn matmul(
+    a: &GpuView,
+    a_shape: &[usize],
+    b: &GpuView,
+    b_shape: &[usize],
+    b_dtype: DType,
+    out: Vec<usize>,
+    kernel: GemmKernel,
+) -> Result<Tensor> {
+    let gpu = a.gpu();
+    let (m, k) = (a_shape[a_shape.len() - 2], a_shape[a_shape.len() - 1]);
+    let n = b_shape[b_shape.len() - 1];
+    let batch = numel(&out[..out.len() - 2]);
+    let c = gpu.alloc(numel(&out), DType::F32)?;
+    if numel(&out) == 0 {
+        return Ok(wrap(c, out));
+    }
+    let (av, _, [a_off, a_bs, a_rs, a_cs]) = batched(a, a_shape, DType::F32)?;
+    let (bv, b_dtype, [b_off, b_bs, b_rs, b_cs]) = batched(b, b_shape, b_dtype)?;
+    // Stride 0 for whichever side has no batch dims (it is shared).
+    let a_bs = if a_shape.len() == 2 { 0 } else { a_bs };
+    let b_bs = if b_shape.len() == 2 { 0 } else { b_bs };
+    let u = |name: &str, v: usize| to_u32(name, v);
+    let params = [
+        u("M", m)?, u("N", n)?, u("K", k)?, u("batch", batch)?,
+        u("offset", a_off)?, u("stride", a_bs)?, u("stride", a_rs)?, u("stride", a_cs)?,
+        u("offset", b_off)?, u("stride", b_bs)?, u("stride", b_rs)?, u("stride", b_cs)?,
+        0, u("M*N", m * n)?, 0, 0,
+    ];
+    let kernel = match kernel {
+        GemmKernel::Auto if m == 1 => GemmKernel::Gemv,
+        GemmKernel::Auto => GemmKernel::Tiled,
+        other => other,
+    };
+    let batch = u("batch", batch)?;
+    let f16 = b_dtype == DType::F16;
+    let (spec, groups) = match kernel {
+        GemmKernel::Tiled | GemmKernel::Auto => {
+            let (wx, wy) = GEMM_WG;
+            let (tm, tn) = GEMM_TILE;
+            let spec = Kernel::new(Shader::Gemm, "tiled").with("WG_X", wx).with("WG_Y", wy).f16(f16);
+            (spec, [u("N", n)?.div_ceil(tn * wx), u("M", m)?.div_ceil(tm * wy), batch])
+        }
+        GemmKernel::Naive => {
+            let (wx, wy) = GEMM_WG;
+            let spec = Kernel::new(Shader::Gemm, "naive").with("WG_X", wx).with("WG_Y", wy).f16(f16);
+            (spec, [u("N", n)?.div_ceil(wx), u("M", m)?.div_ceil(wy), batch])
+        }
+        GemmKernel::Gemv => {
+            if m != 1 {
+                return Err(Error::InvalidArgument(format!("gemv: needs one row, got M = {m}")));
+            }
+            let (wn, wk) = GEMV_WG;
+            let spec = Kernel::new(Shader::Gemv, "gemv").with("WG_N", wn).with("WG_K", wk).f16(f16);
+            (spec, [u("N", n)?.div_ceil(wn * GEMV_TN), 1, batch])
+        }
+    };
+    gpu.dispatch(&spec, &params, &[(1, av.buffer()), (2, bv.buffer()), (3, c.buffer())], groups)?;
+    Ok(wrap(c, out))
+}
+
+pub(crate) fn binary(a: &GpuView, a_shape: &[usize], b: &GpuView, b_shape: &[usize], kind: Binary) -> Result<Tensor> {
+    let gpu = a.gpu();
+    let a = contiguous_f32(a, a_shape, DType::F32)?;
+    let b = contiguous_f32(b, b_shape, DType::F32)?;
+    let n = numel(a_shape);
+    let out = gpu.alloc(n, DType::F32)?;
+    let rhs_n = numel(b_shape).max(1);
+    let entry = match kind {
+        Binary::Add => "add",
+        Binary::Mul => "mul",
+    };
+    let params = [to_u32("elements", n)?, to_u32("elements", rhs_n)?, 0, 0];
+    let kernel = Kernel::new(Shader::Elementwise, entry).with("WG", WG_1D);
+    gpu.dispatch(&kernel, &params, &[(1, a.buffer()), (2, b.buffer()), (3, out.buffer())], grid(&gpu, n.div_ceil(WG_1D as usize))?)?;
+    Ok(wrap(out, a_shape.to_vec()))
+}
+
+pub(crate) fn unary(a: &GpuView, shape: &[usize], kind: Unary) -> Result<Tensor> {
+    let gpu = a.gpu();
+    let a = contiguous_f32(a, shape, DType::F32)?;
+    let n = numel(shape);
+    let out = gpu.alloc(n, DType::F32)?;
+    let (entry, scalar) = match kind {
+        Unary::Gelu => ("gelu", 0.0f32),
+        Unary::Silu => ("silu", 0.0),
+        Unary::Scale(s) => ("scale", s),
+    };
+    let params = [to_u32("elements", n)?, 1, scalar.to_bits(), 0];
+    let kernel = Kernel::new(Shader::Elementwise, entry).with("WG", WG_1D);
+    gpu.dispatch(&kernel, &params, &[(1, a.buffer()), (3, out.buffer())], grid(&gpu, n.div_ceil(WG_1D as usize))?)?;
+    Ok(wrap(out, shape.to_vec()))
+}
+
+fn rows_cols(shape: &[usize]) -> (usize, usize) {
+    let cols = *shape.last().unwrap_or(&1);
+    (numel(&shape[..shape.len().saturating_sub(1)]), cols)
+}
+
+pub(crate) fn softmax(x: &GpuView, shape: &[usize]) -> Result<Tensor> {
+    let gpu = x.gpu();
+    let x = contiguous_f32(x, shape, DType::F32)?;
+    let (rows, cols) = rows_cols(shape);
+    let out = gpu.alloc(rows * cols, DType::F32)?;
+    let params = [to_u32("rows", rows)?, to_u32("cols", cols)?, 0, 0];
+    let kernel = Kernel::new(Shader::Softmax, "softmax").with("WG", WG_ROW);
+    let groups = if cols == 0 { [0, 0, 0] } else { grid(&gpu, rows)? };
+    gpu.dispatch(&kernel, &params, &[(1, x.buffer()), (2, out.buffer())], groups)?;
+    Ok(wrap(out, shape.to_vec()))
+}
+
+/// Layer norm with `beta`, RMS norm without.
+pub(crate) fn norm(x: &GpuView, shape: &[usize], gamma: &GpuView, beta: Option<&GpuView>, eps: f32) -> Result<Tensor> {
+    let gpu: Rc<Gpu> = x.gpu();
+    let x = contiguous_f32(x, shape, DType::F32)?;
+    let (rows, cols) = rows_cols(shape);
+    let gamma = contiguous_f32(gamma, &[cols], DType::F32)?;
+    let out = gpu.alloc(rows * cols, DType::F32)?;
+    let params = [to_u32("rows", rows)?, to_u32("cols", cols)?, eps.to_bits(), 0];
+    let groups = if cols == 0 { [0, 0, 0] } else { grid(&gpu, rows)? };
+    match beta {
+        Some(beta) => {
+            let beta = contiguous_f32(beta, &[cols], DType::F32)?;
+            let kernel = Kernel::new(Shader::Norm, "layer_norm").with("WG", WG_ROW);
+            let bufs = [(1, x.buffer()), (2, gamma.buffer()), (3, beta.buffer()), (4, out.buffer())];
+            gpu.dispatch(&kernel, &params, &bufs, groups)?;
+        }
+        None => {
+            let kernel = Kernel::new(Shader::Norm, "rms_norm").with("WG", WG_ROW);
+            gpu.dispatch(&kernel, &params, &[(1, x.buffer()), (2, gamma.buffer()), (4, out.buffer())], groups)?;
+        }
+    }
+    Ok(wrap(out, shape.to_vec()))
+}

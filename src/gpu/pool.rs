@@ -1,0 +1,101 @@
+//! A pool of storage buffers, bucketed by size, so that a forward pass reuses
+//! the buffers of the previous one instead of allocating on every op.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+/// Free buffers kept beyond this many bytes are destroyed instead.
+const MAX_FREE_BYTES: u64 = 512 << 20;
+
+pub(crate) const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+#[derive(Default)]
+pub(crate) struct Pool {
+    free: HashMap<u64, Vec<wgpu::Buffer>>,
+    free_bytes: u64,
+    /// Bytes in buffers handed out and not yet returned.
+    pub(crate) live_bytes: u64,
+}
+
+/// Rounds a request up to a bucket: 8 buckets per power of two (at most 12.5%
+/// waste), 256 bytes at least, never past `cap` (the device's binding limit).
+pub(crate) fn bucket(bytes: u64, cap: u64) -> u64 {
+    let bytes = bytes.max(256);
+    let step = 1u64 << (63 - bytes.leading_zeros()).saturating_sub(3);
+    let rounded = bytes.div_ceil(step) * step;
+    if rounded > cap { bytes.div_ceil(4) * 4 } else { rounded }
+}
+
+/// A buffer borrowed from the pool; it goes back when the last view drops.
+pub(crate) struct PooledBuffer {
+    pub(crate) buffer: wgpu::Buffer,
+    pub(crate) size: u64,
+    pool: Weak<RefCell<Pool>>,
+}
+
+impl Drop for PooledBuffer {
+    fn drop(&mut self) {
+        let Some(pool) = self.pool.upgrade() else {
+            self.buffer.destroy();
+            return;
+        };
+        let mut pool = pool.borrow_mut();
+        pool.live_bytes -= self.size;
+        if pool.free_bytes + self.size > MAX_FREE_BYTES {
+            self.buffer.destroy();
+        } else {
+            pool.free_bytes += self.size;
+            pool.free.entry(self.size).or_default().push(self.buffer.clone());
+        }
+    }
+}
+
+impl Pool {
+    /// Takes a free buffer of `size` bytes (a bucket size) or makes one.
+    pub(crate) fn take(this: &Rc<RefCell<Pool>>, device: &wgpu::Device, size: u64) -> PooledBuffer {
+        let mut pool = this.borrow_mut();
+        let reused = pool.free.get_mut(&size).and_then(Vec::pop);
+        let buffer = match reused {
+            Some(b) => {
+                pool.free_bytes -= size;
+                b
+            }
+            None => device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("webfm.pool"),
+                size,
+                usage: USAGE,
+                mapped_at_creation: false,
+            }),
+        };
+        pool.live_bytes += size;
+        PooledBuffer { buffer, size, pool: Rc::downgrade(this) }
+    }
+
+    /// Destroys every free buffer (after a model is disposed, say).
+    pub(crate) fn trim(&mut self) {
+        for b in self.free.drain().flat_map(|(_, v)| v) {
+            b.destroy();
+        }
+        self.free_bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bucket;
+
+    #[test]
+    fn buckets_round_up_by_at_most_an_eighth() {
+        assert_eq!(bucket(1, u64::MAX), 256);
+        assert_eq!(bucket(256, u64::MAX), 256);
+        assert_eq!(bucket(257, u64::MAX), 288);
+        for n in [1000u64, 4097, 1 << 20, (1 << 20) + 1, 123_456_789] {
+            let b = bucket(n, u64::MAX);
+            assert!(b >= n && b - n <= n / 8 + 4, "bucket({n}) = {b}");
+        }
+        assert_eq!(bucket(1001, 1002), 1004, "a bucket past the cap falls back to the 4-byte aligned size");
+    }
+}

@@ -1,0 +1,19 @@
+//! webfm: foundation models in the web page. Rust compiled to WebAssembly,
+//! WebGPU compute shaders for the heavy math, a CPU path where WebGPU is missing.
+
+pub mod bench;
+mod cpu;
+pub mod error;
+pub mod gpu;
+pub mod ops;
+pub mod platform;
+pub mod reference;
+pub mod selftest;
+pub mod tensor;
+
+#[cfg(target_arch = "wasm32")]
+mod web;
+
+pub use error::{Error, Result};
+pub use ops::GemmKernel;
+pub use tensor::{DType, Device, DeviceRequest, Tensor};

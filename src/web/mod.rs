@@ -1,0 +1,167 @@
+//! The wasm-bindgen API: thin and async. Values cross as typed arrays and
+//! plain objects; every failure becomes a JS `Error` with a readable message.
+
+use std::str::FromStr;
+
+use js_sys::{Array, Float32Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::error::Error;
+use crate::ops::GemmKernel;
+use crate::tensor::{Device, DeviceRequest, Tensor as CoreTensor};
+
+fn js_err(e: Error) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+fn to_js<T: serde::Serialize>(v: &T) -> Result<JsValue, JsError> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsError::new(&format!("could not convert a result for JS: {e}")))
+}
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// The WebGPU adapter this page would use, with its features and limits, or
+/// `{ available: false, reason }`.
+#[wasm_bindgen(js_name = adapterInfo)]
+pub async fn adapter_info() -> Result<JsValue, JsError> {
+    match crate::gpu::adapter_summary().await {
+        Ok(s) => {
+            let v = to_js(&s)?;
+            js_sys::Reflect::set(&v, &"available".into(), &true.into()).map_err(|_| JsError::new("adapterInfo: could not build the result"))?;
+            Ok(v)
+        }
+        Err(e) => to_js(&serde_json::json!({ "available": false, "reason": e.to_string() })),
+    }
+}
+
+/// A device (WebGPU or CPU) and the ops on it.
+#[wasm_bindgen]
+pub struct Context {
+    device: Device,
+}
+
+/// A tensor on a context's device.
+#[wasm_bindgen]
+pub struct Tensor {
+    inner: CoreTensor,
+}
+
+fn wrap(r: crate::Result<CoreTensor>) -> Result<Tensor, JsError> {
+    r.map(|inner| Tensor { inner }).map_err(js_err)
+}
+
+#[wasm_bindgen]
+impl Context {
+    /// `"auto"` (WebGPU when there is an adapter, else the CPU), `"webgpu"` or `"cpu"`.
+    pub async fn create(device: Option<String>) -> Result<Context, JsError> {
+        let req = DeviceRequest::from_str(device.as_deref().unwrap_or("auto")).map_err(js_err)?;
+        Ok(Context { device: Device::new(req).await.map_err(js_err)? })
+    }
+
+    /// `"webgpu"` or `"cpu"`: the path that was picked.
+    #[wasm_bindgen(getter)]
+    pub fn device(&self) -> String {
+        self.device.kind().into()
+    }
+
+    pub fn describe(&self) -> String {
+        self.device.describe()
+    }
+
+    /// A tensor holding `data` with `shape` (row-major).
+    pub fn tensor(&self, data: &[f32], shape: Vec<u32>) -> Result<Tensor, JsError> {
+        let shape: Vec<usize> = shape.into_iter().map(|d| d as usize).collect();
+        wrap(CoreTensor::from_f32(&self.device, data, &shape))
+    }
+
+    pub fn matmul(&self, a: &Tensor, b: &Tensor) -> Result<Tensor, JsError> {
+        wrap(a.inner.matmul(&b.inner))
+    }
+    pub fn add(&self, a: &Tensor, b: &Tensor) -> Result<Tensor, JsError> {
+        wrap(a.inner.add(&b.inner))
+    }
+    pub fn mul(&self, a: &Tensor, b: &Tensor) -> Result<Tensor, JsError> {
+        wrap(a.inner.mul(&b.inner))
+    }
+    pub fn scale(&self, a: &Tensor, s: f32) -> Result<Tensor, JsError> {
+        wrap(a.inner.scale(s))
+    }
+    pub fn gelu(&self, a: &Tensor) -> Result<Tensor, JsError> {
+        wrap(a.inner.gelu())
+    }
+    pub fn silu(&self, a: &Tensor) -> Result<Tensor, JsError> {
+        wrap(a.inner.silu())
+    }
+    pub fn softmax(&self, a: &Tensor) -> Result<Tensor, JsError> {
+        wrap(a.inner.softmax())
+    }
+    pub fn transpose(&self, a: &Tensor) -> Result<Tensor, JsError> {
+        wrap(a.inner.transpose())
+    }
+    #[wasm_bindgen(js_name = layerNorm)]
+    pub fn layer_norm(&self, x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f32) -> Result<Tensor, JsError> {
+        wrap(x.inner.layer_norm(&gamma.inner, &beta.inner, eps))
+    }
+    #[wasm_bindgen(js_name = rmsNorm)]
+    pub fn rms_norm(&self, x: &Tensor, gamma: &Tensor, eps: f32) -> Result<Tensor, JsError> {
+        wrap(x.inner.rms_norm(&gamma.inner, eps))
+    }
+
+    /// Resolves when all queued GPU work has finished.
+    pub fn sync(&self) -> js_sys::Promise {
+        let device = self.device.clone();
+        future_to_promise(async move {
+            device.sync().await.map_err(|e| JsValue::from(js_err(e)))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl Tensor {
+    #[wasm_bindgen(getter)]
+    pub fn shape(&self) -> Array {
+        self.inner.shape().iter().map(|&d| JsValue::from(d as u32)).collect()
+    }
+
+    /// The values as a `Float32Array` (row-major); awaits the GPU.
+    #[wasm_bindgen(js_name = toArray)]
+    pub fn to_array(&self) -> js_sys::Promise {
+        let t = self.inner.clone();
+        future_to_promise(async move {
+            let v = t.to_vec_f32().await.map_err(|e| JsValue::from(js_err(e)))?;
+            Ok(Float32Array::from(v.as_slice()).into())
+        })
+    }
+}
+
+/// Runs the op suite on `"webgpu"` or `"cpu"`:
+/// `{ device, adapter, passed, failed, cases: [{ name, ok, detail }] }`.
+#[wasm_bindgen(js_name = selfTest)]
+pub async fn self_test(device: String, quick: Option<bool>) -> Result<JsValue, JsError> {
+    let device = Device::new(DeviceRequest::from_str(&device).map_err(js_err)?).await.map_err(js_err)?;
+    let report = crate::selftest::run(&device, quick.unwrap_or(false)).await;
+    to_js(&report)
+}
+
+/// Times `[m, k] x [k, n]`: `kernel` is `"tiled"` (the default kernel choice,
+/// GEMV when `m == 1`) or `"naive"`.
+#[wasm_bindgen(js_name = benchGemm)]
+pub async fn bench_gemm(device: String, m: u32, k: u32, n: u32, kernel: Option<String>, iters: Option<u32>) -> Result<JsValue, JsError> {
+    let device = Device::new(DeviceRequest::from_str(&device).map_err(js_err)?).await.map_err(js_err)?;
+    let kernel = match kernel.as_deref().unwrap_or("tiled") {
+        "tiled" | "auto" => GemmKernel::Auto,
+        "naive" => GemmKernel::Naive,
+        "gemv" => GemmKernel::Gemv,
+        other => return Err(JsError::new(&format!("unknown kernel {other:?}: expected \"tiled\" or \"naive\""))),
+    };
+    let r = crate::bench::gemm(&device, m as usize, k as usize, n as usize, kernel, iters.unwrap_or(3) as usize)
+        .await
+        .map_err(js_err)?;
+    to_js(&r)
+}

@@ -1,0 +1,76 @@
+//! Every op on the CPU backend (against the plain reference) and on wgpu
+//! (against the CPU backend), natively. On a machine without a GPU wgpu finds
+//! Vulkan's software driver (lavapipe, `mesa-vulkan-drivers`).
+
+use webfm::selftest::{run_family, Family};
+use webfm::{Device, DeviceRequest};
+
+fn gpu() -> Device {
+    pollster::block_on(Device::new(DeviceRequest::WebGpu))
+        .expect("no wgpu adapter: install mesa-vulkan-drivers (scripts/setup.sh does)")
+}
+
+fn check(device: &Device, family: Family) {
+    let cases = pollster::block_on(run_family(device, family, false));
+    assert!(!cases.is_empty());
+    let failed: Vec<String> = cases.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.name, c.detail)).collect();
+    assert!(failed.is_empty(), "{} on {}: {} of {} cases failed:\n{}", format!("{family:?}"), device.describe(), failed.len(), cases.len(), failed.join("\n"));
+}
+
+#[test]
+fn matmul_cpu() {
+    check(&Device::Cpu, Family::Matmul);
+}
+#[test]
+fn matmul_gpu() {
+    check(&gpu(), Family::Matmul);
+}
+#[test]
+fn elementwise_cpu() {
+    check(&Device::Cpu, Family::Elementwise);
+}
+#[test]
+fn elementwise_gpu() {
+    check(&gpu(), Family::Elementwise);
+}
+#[test]
+fn softmax_cpu() {
+    check(&Device::Cpu, Family::Softmax);
+}
+#[test]
+fn softmax_gpu() {
+    check(&gpu(), Family::Softmax);
+}
+#[test]
+fn norm_cpu() {
+    check(&Device::Cpu, Family::Norm);
+}
+#[test]
+fn norm_gpu() {
+    check(&gpu(), Family::Norm);
+}
+
+/// The comparison itself must catch a wrong value and say where.
+#[test]
+fn compare_reports_the_first_bad_index_and_both_values() {
+    let case = webfm::selftest::compare("t", &[1.0, 2.0, 3.5], &[1.0, 2.0, 3.0], webfm::selftest::ELEMENTWISE);
+    assert!(!case.ok);
+    assert!(case.detail.contains("index 2") && case.detail.contains("got 3.5") && case.detail.contains("expected 3"), "{}", case.detail);
+    let nan = webfm::selftest::compare("t", &[f32::NAN], &[0.0], webfm::selftest::ELEMENTWISE);
+    assert!(!nan.ok, "NaN must fail");
+}
+
+/// Pooled buffers come back: a second round of the same ops does not grow live memory.
+#[test]
+fn gpu_buffers_return_to_the_pool() {
+    let device = gpu();
+    let Device::Gpu(g) = &device else { unreachable!() };
+    let before = g.live_bytes();
+    {
+        let a = webfm::Tensor::from_f32(&device, &[1.0; 64], &[8, 8]).unwrap();
+        let c = a.matmul(&a).unwrap().gelu().unwrap();
+        assert_eq!(pollster::block_on(c.to_vec_f32()).unwrap().len(), 64);
+        assert!(g.live_bytes() > before);
+    }
+    assert_eq!(g.live_bytes(), before, "every tensor was dropped, so no buffer is live");
+}
