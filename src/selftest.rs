@@ -209,8 +209,27 @@ async fn matmul_cases(device: &Device, quick: bool) -> Vec<Case> {
         let reference = |i: &[Input]| r::matmul(&r::transpose(&i[0].data, &i[0].shape), &[m, k], &i[1].data, &i[1].shape);
         out.push(case(device, format!("matmul ([{k}, {m}] transposed) x [{k}, {n}]"), &inputs, gemm_tol(k), &op, &reference).await);
     }
+    // The vec4 kernels: 4-aligned inner dims, edges that are not multiples of the tile.
+    for (m, k, n) in [(7, 36, 260), (1, 1032, 260), (9, 4, 4), (65, 64, 8)] {
+        let inputs = [Input::new(&mut rng, &[m, k], -1.0, 1.0), Input::new(&mut rng, &[k, n], -1.0, 1.0)];
+        let op = |t: &[Tensor]| t[0].matmul(&t[1]);
+        out.push(case(device, format!("matmul vec4 [{m}, {k}] x [{k}, {n}]"), &inputs, gemm_tol(k), &op, &mm_ref).await);
+    }
+    for (m, k, n, f16) in [(7, 36, 257, false), (1, 1032, 33, false), (3, 260, 9, true), (1, 260, 9, true)] {
+        let w = Input::new(&mut rng, &[n, k], -1.0, 1.0);
+        let inputs = [Input::new(&mut rng, &[m, k], -1.0, 1.0), if f16 { w.half() } else { w }];
+        let op = |t: &[Tensor]| t[0].matmul(&t[1].transpose()?);
+        let reference = |i: &[Input]| r::matmul(&i[0].data, &i[0].shape, &r::transpose(&i[1].data, &i[1].shape), &[k, n]);
+        let dt = if f16 { "f16 " } else { "" };
+        out.push(case(device, format!("matmul vec4 [{m}, {k}] x ({dt}[{n}, {k}] transposed)"), &inputs, gemm_tol(k), &op, &reference).await);
+    }
+    for (a, b) in [(vec![2, 7, 36], vec![2, 36, 12]), (vec![2, 1, 36], vec![36, 12]), (vec![7, 36], vec![2, 36, 8])] {
+        let inputs = [Input::new(&mut rng, &a, -1.0, 1.0), Input::new(&mut rng, &b, -1.0, 1.0)];
+        let op = |t: &[Tensor]| t[0].matmul(&t[1]);
+        out.push(case(device, format!("matmul vec4 {a:?} x {b:?}"), &inputs, gemm_tol(36), &op, &mm_ref).await);
+    }
     // f16 storage for the right operand (weights).
-    for (m, k, n) in [(7, 33, 257), (1, 257, 33)] {
+    for (m, k, n) in [(7, 33, 257), (1, 257, 33), (7, 36, 260), (1, 36, 260)] {
         let inputs = [Input::new(&mut rng, &[m, k], -1.0, 1.0), Input::new(&mut rng, &[k, n], -1.0, 1.0).half()];
         let op = |t: &[Tensor]| t[0].matmul(&t[1]);
         out.push(case(device, format!("matmul [{m}, {k}] x f16 [{k}, {n}]"), &inputs, gemm_tol(k), &op, &mm_ref).await);

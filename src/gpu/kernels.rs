@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Shader {
     Gemm,
+    GemmVec4,
     Gemv,
     Elementwise,
     Copy,
@@ -22,6 +23,7 @@ impl Shader {
     fn source(self) -> &'static str {
         match self {
             Shader::Gemm => include_str!("../../shaders/gemm.wgsl"),
+            Shader::GemmVec4 => include_str!("../../shaders/gemm_vec4.wgsl"),
             Shader::Gemv => include_str!("../../shaders/gemv.wgsl"),
             Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
             Shader::Copy => include_str!("../../shaders/copy.wgsl"),

@@ -17,7 +17,7 @@ const WG_ROW: u32 = 64;
 /// The tiled GEMM: `override WG_X, WG_Y`, and its `const TM, TN`.
 const GEMM_WG: (u32, u32) = (8, 8);
 const GEMM_TILE: (u32, u32) = (8, 8);
-/// The GEMV: `override WG_N, WG_K`, and its `const TN`.
+/// The GEMVs: `override WG_N, WG_K` (gemv.wgsl; WG_X, WG_Y in gemm_vec4.wgsl), and gemv.wgsl's `const TN`.
 const GEMV_WG: (u32, u32) = (16, 16);
 const GEMV_TN: u32 = 4;
 
@@ -119,13 +119,43 @@ pub(crate) fn matmul(
         u("offset", b_off)?, u("stride", b_bs)?, u("stride", b_rs)?, u("stride", b_cs)?,
         0, u("M*N", m * n)?, 0, 0,
     ];
+    let batch = u("batch", batch)?;
+    let f16 = b_dtype == DType::F16;
+    // vec4 kernels when A's rows and B's contiguous dim are 4-aligned.
+    let aligned = |v: &[usize]| v.iter().all(|x| x % 4 == 0);
+    let a4 = a_cs == 1 && k % 4 == 0 && aligned(&[a_off, a_bs, a_rs]);
+    let layout = if !a4 || kernel != GemmKernel::Auto {
+        None
+    } else if b_cs == 1 && n % 4 == 0 && aligned(&[b_off, b_bs, b_rs]) {
+        Some(("nn", "gemv_nn", b_rs))
+    } else if b_rs == 1 && aligned(&[b_off, b_bs, b_cs]) {
+        Some(("nt", "gemv_nt", b_cs))
+    } else {
+        None
+    };
+    if let Some((mm_entry, gemv_entry, b_major)) = layout {
+        let params4 = [
+            params[0], params[1], params[2], batch,
+            u("offset", a_off / 4)?, u("stride", a_bs / 4)?, u("stride", a_rs / 4)?, 0,
+            u("offset", b_off / 4)?, u("stride", b_bs / 4)?, u("stride", b_major / 4)?, 0,
+            0, params[13], 0, 0,
+        ];
+        let (wx, wy) = GEMM_WG;
+        let (tm, tn) = GEMM_TILE;
+        let (gx, gy) = GEMV_WG;
+        let (spec, groups) = match (m, gemv_entry) {
+            (1, "gemv_nn") => (Kernel::new(Shader::GemmVec4, gemv_entry).with("WG_X", gx).with("WG_Y", gy), [u("N", n / 4)?.div_ceil(gx), 1, batch]),
+            (1, _) => (Kernel::new(Shader::GemmVec4, gemv_entry).with("WG_X", gx).with("WG_Y", gy), [u("N", n)?.div_ceil(gy), 1, batch]),
+            _ => (Kernel::new(Shader::GemmVec4, mm_entry).with("WG_X", wx).with("WG_Y", wy), [u("N", n)?.div_ceil(tn * wx), u("M", m)?.div_ceil(tm * wy), batch]),
+        };
+        gpu.dispatch(&spec.f16(f16), &params4, &[(1, av.buffer()), (2, bv.buffer()), (3, c.buffer())], groups)?;
+        return Ok(wrap(c, out));
+    }
     let kernel = match kernel {
         GemmKernel::Auto if m == 1 => GemmKernel::Gemv,
         GemmKernel::Auto => GemmKernel::Tiled,
         other => other,
     };
-    let batch = u("batch", batch)?;
-    let f16 = b_dtype == DType::F16;
     let (spec, groups) = match kernel {
         GemmKernel::Tiled | GemmKernel::Auto => {
             let (wx, wy) = GEMM_WG;
