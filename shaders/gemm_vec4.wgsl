@@ -28,8 +28,15 @@ struct Params {
 
 override WG_X: u32 = 8u;   // nn/nt: invocations along N; gemv_*: see each entry
 override WG_Y: u32 = 8u;   // nn/nt: invocations along M
-const TM: u32 = 8u;        // rows of C per invocation (nn, nt)
-const TN: u32 = 8u;        // columns of C per invocation (nn: two vec4; nt: eight scalars)
+
+// nn/nt: each invocation computes an 8 x 8 block of C as 2 x 2 blocks of
+// mat4x4 accumulators, stepping K four at a time. The block is spelled out in
+// named variables on purpose: Subzero (SwiftShader's JIT in Chromium) keeps
+// indexed private arrays in memory, and named mat4x4/vec4 values in registers.
+// acc_IJ holds rows 4I..4I+4 (one column per row of C, a vec4 over the 4
+// columns 4J..4J+4 of C): it is (C block)^T.
+const TM: u32 = 8u;        // rows of C per invocation
+const TN: u32 = 8u;        // columns of C per invocation
 
 fn store(bi: u32, r: u32, col: u32, v: f32) {
     if (r < p.m && col < p.n) {
@@ -37,6 +44,22 @@ fn store(bi: u32, r: u32, col: u32, v: f32) {
     }
 }
 
+// Writes a transposed 4 x 4 block: column i of `t` is row r0 + i of C.
+fn store_block(bi: u32, r0: u32, c0: u32, t: mat4x4<f32>) {
+    for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            store(bi, r0 + i, c0 + j, t[i][j]);
+        }
+    }
+}
+
+fn a_row(bi: u32, row: u32) -> u32 {
+    return p.a_off + bi * p.a_bs + min(row, p.m - 1u) * p.a_rs;
+}
+
+// Rows of A past the edge read the last valid row; their sums are dropped.
+// R = mat4x4(four rows of A over 4 K) is A_block^T (K x M);
+// nn: S = mat4x4(four rows of B over 4 N) is B_block^T, and C^T += S * R.
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn nn(@builtin(global_invocation_id) gid: vec3<u32>) {
     let row0 = gid.y * TM;
@@ -45,40 +68,33 @@ fn nn(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (row0 >= p.m || col0 >= p.n) {
         return;
     }
-    var a_idx: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) {
-        a_idx[i] = p.a_off + bi * p.a_bs + min(row0 + i, p.m - 1u) * p.a_rs;
-    }
+    let ra0 = a_row(bi, row0); let ra1 = a_row(bi, row0 + 1u); let ra2 = a_row(bi, row0 + 2u); let ra3 = a_row(bi, row0 + 3u);
+    let ra4 = a_row(bi, row0 + 4u); let ra5 = a_row(bi, row0 + 5u); let ra6 = a_row(bi, row0 + 6u); let ra7 = a_row(bi, row0 + 7u);
     // The two vec4 column groups of this invocation, clamped at the edge.
     let n4 = p.n / 4u;
     let q0 = min(col0 / 4u, n4 - 1u);
     let q1 = min(col0 / 4u + 1u, n4 - 1u);
-    var brow = p.b_off + bi * p.b_bs;
-    var acc: array<vec4<f32>, TM * 2u>;
+    var b0 = p.b_off + bi * p.b_bs;  // row l of B
+    let rs = p.b_rs;
+    var acc00 = mat4x4<f32>(); var acc01 = mat4x4<f32>();
+    var acc10 = mat4x4<f32>(); var acc11 = mat4x4<f32>();
     for (var k4 = 0u; k4 < p.k / 4u; k4++) {
-        var av: array<vec4<f32>, TM>;
-        for (var i = 0u; i < TM; i++) {
-            av[i] = a[a_idx[i] + k4];
-        }
-        for (var kk = 0u; kk < 4u; kk++) {
-            let b0 = vec4<f32>(bm[brow + q0]);
-            let b1 = vec4<f32>(bm[brow + q1]);
-            for (var i = 0u; i < TM; i++) {
-                let s = vec4<f32>(av[i][kk]);
-                acc[2u * i] = fma(s, b0, acc[2u * i]);
-                acc[2u * i + 1u] = fma(s, b1, acc[2u * i + 1u]);
-            }
-            brow += p.b_rs;
-        }
+        let r0 = mat4x4<f32>(a[ra0 + k4], a[ra1 + k4], a[ra2 + k4], a[ra3 + k4]);
+        let r1 = mat4x4<f32>(a[ra4 + k4], a[ra5 + k4], a[ra6 + k4], a[ra7 + k4]);
+        let s0 = mat4x4<f32>(vec4<f32>(bm[b0 + q0]), vec4<f32>(bm[b0 + rs + q0]),
+                             vec4<f32>(bm[b0 + 2u * rs + q0]), vec4<f32>(bm[b0 + 3u * rs + q0]));
+        let s1 = mat4x4<f32>(vec4<f32>(bm[b0 + q1]), vec4<f32>(bm[b0 + rs + q1]),
+                             vec4<f32>(bm[b0 + 2u * rs + q1]), vec4<f32>(bm[b0 + 3u * rs + q1]));
+        acc00 += s0 * r0; acc01 += s1 * r0;
+        acc10 += s0 * r1; acc11 += s1 * r1;
+        b0 += 4u * rs;
     }
-    for (var i = 0u; i < TM; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            store(bi, row0 + i, col0 + j, acc[2u * i][j]);
-            store(bi, row0 + i, col0 + 4u + j, acc[2u * i + 1u][j]);
-        }
-    }
+    store_block(bi, row0, col0, acc00); store_block(bi, row0, col0 + 4u, acc01);
+    store_block(bi, row0 + 4u, col0, acc10); store_block(bi, row0 + 4u, col0 + 4u, acc11);
 }
 
+// nt: T = mat4x4(four rows of the [N, K] weight over 4 K) is B_block (K x N),
+// so C^T += transpose(T) * R.
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn nt(@builtin(global_invocation_id) gid: vec3<u32>) {
     let row0 = gid.y * TM;
@@ -87,35 +103,28 @@ fn nt(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (row0 >= p.m || col0 >= p.n) {
         return;
     }
-    var a_idx: array<u32, TM>;
-    for (var i = 0u; i < TM; i++) {
-        a_idx[i] = p.a_off + bi * p.a_bs + min(row0 + i, p.m - 1u) * p.a_rs;
-    }
-    var b_idx: array<u32, TN>;
-    for (var j = 0u; j < TN; j++) {
-        b_idx[j] = p.b_off + bi * p.b_bs + min(col0 + j, p.n - 1u) * p.b_rs;
-    }
-    var acc: array<f32, TM * TN>;
+    let ra0 = a_row(bi, row0); let ra1 = a_row(bi, row0 + 1u); let ra2 = a_row(bi, row0 + 2u); let ra3 = a_row(bi, row0 + 3u);
+    let ra4 = a_row(bi, row0 + 4u); let ra5 = a_row(bi, row0 + 5u); let ra6 = a_row(bi, row0 + 6u); let ra7 = a_row(bi, row0 + 7u);
+    let bb = p.b_off + bi * p.b_bs;
+    let nl = p.n - 1u;
+    let rb0 = bb + min(col0, nl) * p.b_rs; let rb1 = bb + min(col0 + 1u, nl) * p.b_rs;
+    let rb2 = bb + min(col0 + 2u, nl) * p.b_rs; let rb3 = bb + min(col0 + 3u, nl) * p.b_rs;
+    let rb4 = bb + min(col0 + 4u, nl) * p.b_rs; let rb5 = bb + min(col0 + 5u, nl) * p.b_rs;
+    let rb6 = bb + min(col0 + 6u, nl) * p.b_rs; let rb7 = bb + min(col0 + 7u, nl) * p.b_rs;
+    var acc00 = mat4x4<f32>(); var acc01 = mat4x4<f32>();
+    var acc10 = mat4x4<f32>(); var acc11 = mat4x4<f32>();
     for (var k4 = 0u; k4 < p.k / 4u; k4++) {
-        var av: array<vec4<f32>, TM>;
-        var bv: array<vec4<f32>, TN>;
-        for (var i = 0u; i < TM; i++) {
-            av[i] = a[a_idx[i] + k4];
-        }
-        for (var j = 0u; j < TN; j++) {
-            bv[j] = vec4<f32>(bm[b_idx[j] + k4]);
-        }
-        for (var i = 0u; i < TM; i++) {
-            for (var j = 0u; j < TN; j++) {
-                acc[i * TN + j] += dot(av[i], bv[j]);
-            }
-        }
+        let r0 = mat4x4<f32>(a[ra0 + k4], a[ra1 + k4], a[ra2 + k4], a[ra3 + k4]);
+        let r1 = mat4x4<f32>(a[ra4 + k4], a[ra5 + k4], a[ra6 + k4], a[ra7 + k4]);
+        let t0 = transpose(mat4x4<f32>(vec4<f32>(bm[rb0 + k4]), vec4<f32>(bm[rb1 + k4]),
+                                       vec4<f32>(bm[rb2 + k4]), vec4<f32>(bm[rb3 + k4])));
+        let t1 = transpose(mat4x4<f32>(vec4<f32>(bm[rb4 + k4]), vec4<f32>(bm[rb5 + k4]),
+                                       vec4<f32>(bm[rb6 + k4]), vec4<f32>(bm[rb7 + k4])));
+        acc00 += t0 * r0; acc01 += t1 * r0;
+        acc10 += t0 * r1; acc11 += t1 * r1;
     }
-    for (var i = 0u; i < TM; i++) {
-        for (var j = 0u; j < TN; j++) {
-            store(bi, row0 + i, col0 + j, acc[i * TN + j]);
-        }
-    }
+    store_block(bi, row0, col0, acc00); store_block(bi, row0, col0 + 4u, acc01);
+    store_block(bi, row0 + 4u, col0, acc10); store_block(bi, row0 + 4u, col0 + 4u, acc11);
 }
 
 // GEMV (M = 1). Partial sums of the K split meet in workgroup memory after one barrier.

@@ -28,7 +28,7 @@ fn softmax(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
     }
     let base = row * p.cols;
 
-    var m = -3.4028235e38;
+    var m = bitcast<f32>(0xff7fffffu);  // the lowest finite f32
     for (var j = lid.x; j < p.cols; j += WG) {
         m = max(m, x[base + j]);
     }

@@ -27,6 +27,12 @@ pub enum Error {
     #[error("{what} needs {needed} bytes, over this device's {limit_name} of {limit} bytes")]
     LimitExceeded { what: String, needed: u64, limit_name: &'static str, limit: u64 },
 
+    #[error("the GPU rejected work (a bug in webfm's kernels, please report it): {0}")]
+    GpuValidation(String),
+
+    #[error("the GPU device was lost ({0}); create a new context to continue")]
+    DeviceLost(String),
+
     #[error("reading results back from the GPU failed: {0}")]
     Readback(String),
 
@@ -35,6 +41,23 @@ pub enum Error {
 
     #[error("CPU backend: {0}")]
     Cpu(#[from] candle_core::Error),
+
+    /// A weights file (safetensors, GGUF, a shard index) is malformed or uses
+    /// something we do not read. Names the file, the tensor or key when there
+    /// is one, what a valid file has there and what this one has.
+    #[error("{file}{}: expected {expected}, found {found}", at_tensor(.tensor))]
+    Format { file: String, tensor: Option<String>, expected: String, found: String },
+
+    /// A file could not be read at all (native only: the browser hands us bytes).
+    #[error("{file}: {message}")]
+    Io { file: String, message: String },
+}
+
+fn at_tensor(tensor: &Option<String>) -> String {
+    match tensor {
+        Some(t) => format!(": tensor '{t}'"),
+        None => String::new(),
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

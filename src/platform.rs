@@ -34,3 +34,41 @@ pub(crate) fn has_navigator_gpu() -> bool {
     let gpu = js_sys::Reflect::get(&nav, &"gpu".into()).unwrap_or_default();
     !(gpu.is_undefined() || gpu.is_null())
 }
+
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export async function webfm_browser_adapter() {
+  const gpu = globalThis.navigator && globalThis.navigator.gpu;
+  const adapter = gpu ? await gpu.requestAdapter({ powerPreference: "high-performance" }) : null;
+  if (!adapter) return null;
+  const info = adapter.info || {};
+  return {
+    vendor: info.vendor || "",
+    architecture: info.architecture || "",
+    description: info.description || "",
+    isFallbackAdapter: Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter),
+    features: Array.from(adapter.features || []).sort(),
+  };
+}
+"#)]
+extern "C" {
+    async fn webfm_browser_adapter() -> wasm_bindgen::JsValue;
+}
+
+/// What the browser itself says of its adapter (`GPUAdapterInfo`, the full
+/// feature list): wgpu's WebGPU backend passes on only part of it.
+#[cfg(target_arch = "wasm32")]
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BrowserAdapter {
+    pub vendor: String,
+    pub architecture: String,
+    pub description: String,
+    pub is_fallback_adapter: bool,
+    pub features: Vec<String>,
+}
+
+#[cfg(target_arch = "wasm32")]
+pub(crate) async fn browser_adapter() -> Option<BrowserAdapter> {
+    serde_wasm_bindgen::from_value(webfm_browser_adapter().await).ok()
+}

@@ -102,3 +102,27 @@ fn scalars_are_refused_by_row_ops() {
     assert!(a.softmax().is_err());
     assert!(a.transpose().is_err());
 }
+
+#[test]
+fn a_lost_device_gives_a_clear_error_and_the_cpu_still_works() {
+    let d = pollster::block_on(Device::new(DeviceRequest::WebGpu)).unwrap();
+    let Device::Gpu(g) = &d else { unreachable!() };
+    let a = Tensor::from_f32(&d, &[1.0; 4], &[2, 2]).unwrap();
+    g.destroy();
+    let msg = match a.matmul(&a) {
+        Err(e) => e.to_string(),
+        Ok(c) => err(pollster::block_on(c.to_vec_f32())).to_string(),
+    };
+    assert!(msg.contains("lost"), "{msg}");
+    let cpu = Tensor::from_f32(&Device::Cpu, &[1.0; 4], &[2, 2]).unwrap();
+    assert_eq!(pollster::block_on(cpu.matmul(&cpu).unwrap().to_vec_f32()).unwrap(), vec![2.0; 4]);
+}
+
+#[test]
+fn a_disposed_device_refuses_new_tensors() {
+    let d = pollster::block_on(Device::new(DeviceRequest::WebGpu)).unwrap();
+    let Device::Gpu(g) = &d else { unreachable!() };
+    g.destroy();
+    let msg = err(Tensor::from_f32(&d, &[1.0; 4], &[2, 2])).to_string();
+    assert!(msg.contains("lost") && msg.contains("disposed"), "{msg}");
+}

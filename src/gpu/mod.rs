@@ -9,6 +9,7 @@ mod pool;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use wgpu::util::DeviceExt;
@@ -27,6 +28,7 @@ const MAX_PENDING_DISPATCHES: u32 = 64;
 pub struct AdapterSummary {
     pub name: String,
     pub vendor: String,
+    pub architecture: String,
     pub driver: String,
     pub backend: String,
     pub device_type: String,
@@ -70,6 +72,7 @@ fn summarize(adapter: &wgpu::Adapter) -> AdapterSummary {
         // In the browser `name` is often empty and the vendor is a string in `driver`.
         name,
         vendor: if info.vendor == 0 { info.driver_info.clone() } else { format!("{:#06x}", info.vendor) },
+        architecture: String::new(),
         driver: info.driver.clone(),
         backend: format!("{:?}", info.backend).to_lowercase(),
         is_fallback_adapter: info.device_type == wgpu::DeviceType::Cpu,
@@ -85,6 +88,24 @@ fn summarize(adapter: &wgpu::Adapter) -> AdapterSummary {
             max_storage_buffers_per_shader_stage: l.max_storage_buffers_per_shader_stage,
         },
     }
+}
+
+/// The adapter's summary, completed in the browser from `GPUAdapterInfo`.
+async fn summary_of(adapter: &wgpu::Adapter) -> AdapterSummary {
+    #[allow(unused_mut)]
+    let mut s = summarize(adapter);
+    #[cfg(target_arch = "wasm32")]
+    if let Some(b) = crate::platform::browser_adapter().await {
+        let named = [b.description.as_str(), &format!("{} {}", b.vendor, b.architecture)].iter().map(|x| x.trim().to_string()).find(|x| !x.is_empty());
+        if let Some(name) = named {
+            s.name = name;
+        }
+        s.vendor = b.vendor;
+        s.architecture = b.architecture;
+        s.is_fallback_adapter |= b.is_fallback_adapter;
+        s.features = b.features;
+    }
+    s
 }
 
 async fn request_adapter() -> Result<wgpu::Adapter> {
@@ -112,7 +133,7 @@ async fn request_adapter() -> Result<wgpu::Adapter> {
 
 /// The adapter that `Device::new(WebGpu)` would use, without creating a device.
 pub async fn adapter_summary() -> Result<AdapterSummary> {
-    Ok(summarize(&request_adapter().await?))
+    Ok(summary_of(&request_adapter().await?).await)
 }
 
 /// A WebGPU device and everything kept per device.
@@ -126,12 +147,15 @@ pub struct Gpu {
     pipelines: Pipelines,
     pending: RefCell<Option<wgpu::CommandEncoder>>,
     pending_dispatches: Cell<u32>,
+    /// The first validation error the device reported, and why it was lost:
+    /// set by wgpu's callbacks, turned into `Err` at the next readback or sync.
+    fault: Arc<Mutex<Option<Error>>>,
 }
 
 impl Gpu {
     pub async fn new() -> Result<Gpu> {
         let adapter = request_adapter().await?;
-        let summary = summarize(&adapter);
+        let summary = summary_of(&adapter).await;
         let have = adapter.limits();
         // Ask for what the kernels need, and for the adapter's buffer sizes so
         // that big weights fit: nothing more.
@@ -152,7 +176,21 @@ impl Gpu {
             })
             .await
             .map_err(|e| Error::DeviceRequest(e.to_string()))?;
+        let fault = Arc::new(Mutex::new(None));
+        let sink = fault.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut f) = sink.lock() {
+                f.get_or_insert(Error::GpuValidation(e.to_string()));
+            }
+        }));
+        let sink = fault.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut f) = sink.lock() {
+                *f = Some(Error::DeviceLost(format!("{reason:?}: {message}")));
+            }
+        });
         Ok(Gpu {
+            fault,
             summary,
             device,
             queue,
@@ -191,6 +229,16 @@ impl Gpu {
         self.pool.borrow().live_bytes
     }
 
+    /// Destroys the device: every later op fails with `Error::DeviceLost`.
+    pub fn destroy(&self) {
+        if let Ok(mut f) = self.fault.lock() {
+            *f = Some(Error::DeviceLost("the device was disposed".into()));
+        }
+        self.pending.borrow_mut().take();
+        self.pool.borrow_mut().trim();
+        self.device.destroy();
+    }
+
     /// Frees pooled buffers that no tensor uses.
     pub fn trim(&self) {
         self.pool.borrow_mut().trim();
@@ -211,6 +259,7 @@ impl Gpu {
 
     /// A buffer for `numel` elements of `dtype`, contents undefined.
     pub(crate) fn alloc(self: &Rc<Self>, numel: usize, dtype: DType) -> Result<GpuView> {
+        self.check_alive()?;
         let bytes = (numel * dtype.size_in_bytes()) as u64;
         self.check_size(|| format!("a tensor of {numel} {} elements", dtype.name()), bytes)?;
         let cap = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
@@ -247,6 +296,7 @@ impl Gpu {
         if groups.contains(&0) {
             return Ok(());
         }
+        self.check_alive()?;
         let pipeline = self.pipelines.get(&self.device, kernel, self.f16)?;
         // Uniforms are padded to 16 bytes.
         let mut words = params.to_vec();
@@ -285,6 +335,28 @@ impl Gpu {
         Ok(())
     }
 
+    /// The error the device reported since it was made, if any. A lost device
+    /// stays lost; a validation error is reported once.
+    fn check_fault(&self) -> Result<()> {
+        let mut f = self.fault.lock().map_err(|_| Error::DeviceLost("error state poisoned".into()))?;
+        match f.take() {
+            None => Ok(()),
+            Some(Error::DeviceLost(m)) => {
+                *f = Some(Error::DeviceLost(m.clone()));
+                Err(Error::DeviceLost(m))
+            }
+            Some(e) => Err(e),
+        }
+    }
+
+    /// Refuses new work on a lost device (wgpu may panic on some calls then).
+    fn check_alive(&self) -> Result<()> {
+        match self.fault.lock().as_deref() {
+            Ok(Some(Error::DeviceLost(m))) => Err(Error::DeviceLost(m.clone())),
+            _ => Ok(()),
+        }
+    }
+
     /// Submits the recorded dispatches.
     pub(crate) fn flush(&self) {
         if let Some(encoder) = self.pending.borrow_mut().take() {
@@ -301,7 +373,8 @@ impl Gpu {
             let _ = tx.send(());
         });
         self.wait_native()?;
-        rx.await.map_err(|_| Error::Readback("the GPU device was lost before the queue finished".into()))
+        rx.await.map_err(|_| Error::Readback("the GPU device was lost before the queue finished".into()))?;
+        self.check_fault()
     }
 
     /// Natively, callbacks only run when the device is polled; in the browser
@@ -344,6 +417,7 @@ impl Gpu {
             .to_vec();
         staging.unmap();
         staging.destroy();
+        self.check_fault()?;
         Ok(data)
     }
 }

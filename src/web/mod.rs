@@ -112,6 +112,14 @@ impl Context {
         wrap(x.inner.rms_norm(&gamma.inner, eps))
     }
 
+    /// Releases the GPU device and its buffers now, rather than when the
+    /// garbage collector gets to it. Later calls on this context fail.
+    pub fn dispose(&self) {
+        if let Device::Gpu(g) = &self.device {
+            g.destroy();
+        }
+    }
+
     /// Resolves when all queued GPU work has finished.
     pub fn sync(&self) -> js_sys::Promise {
         let device = self.device.clone();

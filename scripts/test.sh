@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run): setup, release wasm build,
+# native Rust tests (CPU + wgpu on lavapipe), browser tests (headless Chromium,
+# WebGPU on SwiftShader and the CPU path). Stops at the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -d "${CARGO_HOME:-$HOME/.cargo}/bin" ]; then
+  export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+fi
+
+stage() { printf '\n==== %s ====\n' "$*"; }
+start=$SECONDS
+
+stage "1/4 setup (scripts/setup.sh)"
+scripts/setup.sh
+
+stage "2/4 wasm build (scripts/build.sh)"
+scripts/build.sh
+
+stage "3/4 native tests (cargo test)"
+cargo test
+
+stage "4/4 browser tests (node --test tests/browser/)"
+node --test --test-concurrency=1 tests/browser/
+
+stage "all passed in $((SECONDS - start)) s"
