@@ -2,7 +2,7 @@
 // cases below, fills the table, and leaves the results in `window.benchResults`
 // (or the failure in `window.benchError`) for bench/run-browser.mjs.
 //
-// Query string: ?devices=webgpu,cpu  &kernels=tiled,naive  &sizes=256,512,1024,gemv
+// Query string: ?devices=webgpu,cpu  &kernels=tiled,naive  &sizes=256,512,1024,gemv,gemv-bt
 // &target_ms=1500 (time each measured run aims at; iterations are extrapolated from
 // the previous size, so slow cases such as naive 1024³ on SwiftShader run once).
 
@@ -15,6 +15,7 @@ const SIZES = {
   512: [512, 512, 512],
   1024: [1024, 1024, 1024],
   gemv: [1, 4096, 4096], // m = 1: one token through a 4096×4096 layer
+  "gemv-bt": [1, 4096, 4096, true], // the same with B stored [N, K] (a linear layer's weight)
 };
 const TARGET_MS = Number(params.get("target_ms") ?? 1500);
 const MAX_ITERS = 20;
@@ -22,7 +23,7 @@ const MAX_ITERS = 20;
 function cases() {
   const devices = list("devices", "webgpu,cpu");
   const kernels = list("kernels", "tiled,naive");
-  const sizes = list("sizes", "256,512,1024,gemv");
+  const sizes = list("sizes", "256,512,1024,gemv,gemv-bt");
   const out = [];
   for (const device of devices)
     for (const kernel of kernels) {
@@ -56,22 +57,22 @@ async function main() {
   const results = [];
   const lastGflops = new Map(); // "device/kernel" -> GFLOP/s of the previous size
   for (const c of cases()) {
-    const [m, k, n] = c.mkn;
+    const [m, k, n, bt = false] = c.mkn;
     const flops = 2 * m * k * n;
-    const key = `${c.device}/${c.kernel}/${m === 1 ? "gemv" : "gemm"}`;
+    const key = `${c.device}/${c.kernel}/${m === 1 ? "gemv" : "gemm"}/${bt}`;
     $("#status").textContent = `${c.device} ${c.kernel} ${m}×${k}×${n}`;
     let r;
     try {
       // benchGemm warms up (compiles the pipeline) before it times. Pick the
       // iterations from the previous size's speed; without one, probe once.
       let gflops = lastGflops.get(key);
-      if (gflops === undefined) gflops = (await webfm.benchGemm(c.device, m, k, n, c.kernel, 1)).gflops;
+      if (gflops === undefined) gflops = (await webfm.benchGemm(c.device, m, k, n, c.kernel, 1, bt)).gflops;
       const predictedMs = flops / (gflops * 1e6);
       const iters = Math.max(1, Math.min(MAX_ITERS, Math.round(TARGET_MS / Math.max(predictedMs, 1e-3))));
-      r = await webfm.benchGemm(c.device, m, k, n, c.kernel, iters);
+      r = await webfm.benchGemm(c.device, m, k, n, c.kernel, iters, bt);
       lastGflops.set(key, r.gflops);
     } catch (e) {
-      r = { device: c.device, kernel: c.kernel, m, k, n, iters: 0, error: String(e?.message ?? e) };
+      r = { device: c.device, kernel: c.kernel, m, k, n, bt, iters: 0, error: String(e?.message ?? e) };
     }
     r = { requested: c.kernel, ...r, adapter: r.adapter ?? (c.device === "webgpu" ? adapter : "cpu") };
     results.push(r);

@@ -17,6 +17,8 @@ pub struct GemmResult {
     pub m: usize,
     pub k: usize,
     pub n: usize,
+    /// B stored `[N, K]` and used transposed (a linear layer's weight).
+    pub bt: bool,
     pub iters: usize,
     /// Milliseconds per multiplication, the upload excluded.
     pub ms: f64,
@@ -24,11 +26,16 @@ pub struct GemmResult {
 }
 
 /// Times `iters` multiplications `[m, k] x [k, n]` after one warm-up (which
-/// compiles the pipeline); GPU timings wait for the queue to drain.
-pub async fn gemm(device: &Device, m: usize, k: usize, n: usize, kernel: GemmKernel, iters: usize) -> Result<GemmResult> {
+/// compiles the pipeline); GPU timings wait for the queue to drain. With `bt`
+/// B is stored `[n, k]` and used as a transposed view.
+pub async fn gemm(device: &Device, m: usize, k: usize, n: usize, kernel: GemmKernel, iters: usize, bt: bool) -> Result<GemmResult> {
     let mut rng = Rng::new(7);
     let a = Tensor::from_f32(device, &rng.uniform(m * k, -1.0, 1.0), &[m, k])?;
-    let b = Tensor::from_f32(device, &rng.uniform(k * n, -1.0, 1.0), &[k, n])?;
+    let b = if bt {
+        Tensor::from_f32(device, &rng.uniform(k * n, -1.0, 1.0), &[n, k])?.transpose()?
+    } else {
+        Tensor::from_f32(device, &rng.uniform(k * n, -1.0, 1.0), &[k, n])?
+    };
     let iters = iters.max(1);
     drop(a.matmul_with(&b, kernel)?);
     device.sync().await?;
@@ -51,6 +58,7 @@ pub async fn gemm(device: &Device, m: usize, k: usize, n: usize, kernel: GemmKer
         m,
         k,
         n,
+        bt,
         iters,
         ms,
         gflops: 2.0 * (m * k * n) as f64 / (ms * 1e6),

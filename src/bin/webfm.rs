@@ -12,8 +12,8 @@ usage:
   webfm info                         the GPU adapter, its features and limits (JSON)
   webfm selftest [--device D] [--quick]
                                      every op against its reference; exit 1 on a failure
-  webfm bench-gemm M K N [--device D] [--kernel tiled|naive] [--iters I]
-                                     GFLOP/s of [M, K] x [K, N] (JSON)
+  webfm bench-gemm M K N [--device D] [--kernel tiled|naive] [--iters I] [--bt]
+                                     GFLOP/s of [M, K] x [K, N] (JSON); --bt: B stored [N, K]
 
   D is auto (default), gpu or cpu. Every subcommand takes --help.";
 
@@ -34,7 +34,7 @@ struct Args {
     options: Vec<(String, Option<String>)>,
 }
 
-const FLAGS: [&str; 2] = ["--quick", "--help"];
+const FLAGS: [&str; 3] = ["--quick", "--help", "--bt"];
 
 fn parse(args: &[String]) -> Result<Args, String> {
     let mut out = Args { positional: Vec::new(), options: Vec::new() };
@@ -108,10 +108,10 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         }
         "bench-gemm" => {
             if a.has("--help") {
-                println!("usage: webfm bench-gemm M K N [--device auto|gpu|cpu] [--kernel tiled|naive] [--iters I]\n  times [M, K] x [K, N] and prints GFLOP/s as JSON (tiled means the default choice: GEMV when M = 1)");
+                println!("usage: webfm bench-gemm M K N [--device auto|gpu|cpu] [--kernel tiled|naive] [--iters I] [--bt]\n  times [M, K] x [K, N] and prints GFLOP/s as JSON (tiled means the default choice: GEMV when M = 1);\n  --bt stores B as [N, K] (a linear layer's weight) and multiplies by its transposed view");
                 return Ok(ExitCode::SUCCESS);
             }
-            a.check(&["--device", "--kernel", "--iters"])?;
+            a.check(&["--device", "--kernel", "--iters", "--bt"])?;
             let dims: Vec<usize> = a.positional.iter().map(|s| s.parse::<usize>().map_err(|_| format!("not a size: {s:?}"))).collect::<Result<_, _>>()?;
             let [m, k, n] = dims[..] else {
                 return Err("bench-gemm needs three sizes: M K N".into());
@@ -123,7 +123,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             };
             let iters = a.get("--iters").map(|s| s.parse::<usize>().map_err(|_| format!("--iters: not a count: {s:?}"))).transpose()?.unwrap_or(3);
             let device = a.device()?;
-            let r = pollster::block_on(webfm::bench::gemm(&device, m, k, n, kernel, iters)).map_err(|e| e.to_string())?;
+            let r = pollster::block_on(webfm::bench::gemm(&device, m, k, n, kernel, iters, a.has("--bt"))).map_err(|e| e.to_string())?;
             println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
             Ok(ExitCode::SUCCESS)
         }

@@ -158,9 +158,10 @@ pub async fn self_test(device: String, quick: Option<bool>) -> Result<JsValue, J
 }
 
 /// Times `[m, k] x [k, n]`: `kernel` is `"tiled"` (the default kernel choice,
-/// GEMV when `m == 1`) or `"naive"`.
+/// GEMV when `m == 1`) or `"naive"`; with `bt`, B is stored `[n, k]` (a
+/// linear layer's weight) and used transposed.
 #[wasm_bindgen(js_name = benchGemm)]
-pub async fn bench_gemm(device: String, m: u32, k: u32, n: u32, kernel: Option<String>, iters: Option<u32>) -> Result<JsValue, JsError> {
+pub async fn bench_gemm(device: String, m: u32, k: u32, n: u32, kernel: Option<String>, iters: Option<u32>, bt: Option<bool>) -> Result<JsValue, JsError> {
     let device = Device::new(DeviceRequest::from_str(&device).map_err(js_err)?).await.map_err(js_err)?;
     let kernel = match kernel.as_deref().unwrap_or("tiled") {
         "tiled" | "auto" => GemmKernel::Auto,
@@ -168,7 +169,7 @@ pub async fn bench_gemm(device: String, m: u32, k: u32, n: u32, kernel: Option<S
         "gemv" => GemmKernel::Gemv,
         other => return Err(JsError::new(&format!("unknown kernel {other:?}: expected \"tiled\" or \"naive\""))),
     };
-    let r = crate::bench::gemm(&device, m as usize, k as usize, n as usize, kernel, iters.unwrap_or(3) as usize)
+    let r = crate::bench::gemm(&device, m as usize, k as usize, n as usize, kernel, iters.unwrap_or(3) as usize, bt.unwrap_or(false))
         .await
         .map_err(js_err)?;
     to_js(&r)
