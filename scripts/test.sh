@@ -9,6 +9,12 @@ if [ -d "${CARGO_HOME:-$HOME/.cargo}/bin" ]; then
   export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 fi
 
+# Mesa's Vulkan driver warns on every device when XDG_RUNTIME_DIR is unset.
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+  export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/webfm-xdg-$(id -u)"
+  mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+fi
+
 stage() { printf '\n==== %s ====\n' "$*"; }
 start=$SECONDS
 
