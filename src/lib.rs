@@ -7,9 +7,11 @@ pub mod error;
 pub mod gpu;
 pub mod ops;
 pub mod platform;
+pub mod quant;
 pub mod reference;
 pub mod selftest;
 pub mod tensor;
+pub mod weights;
 
 #[cfg(target_arch = "wasm32")]
 mod web;
