@@ -81,6 +81,25 @@ async function main() {
   }
   $("#status").textContent = "done";
   $("#status").dataset.state = "agree";
+  // One token through a linear layer: f32 vs 4- and 8-bit affine weights
+  // (group 32), as effective GB/s of weights read. ?qgemv=0 skips it.
+  const qresults = [];
+  if (params.get("qgemv") !== "0") {
+    for (const device of list("devices", "webgpu,cpu"))
+      for (const [n, k] of [[4096, 4096], [1536, 576]])
+        for (const bits of [32, 8, 4]) {
+          $("#status").textContent = `${device} qgemv ${bits === 32 ? "f32" : `q${bits}`} ${n}×${k}`;
+          let r;
+          try {
+            r = await webfm.benchQGemv(device, n, k, bits, 32, 10);
+          } catch (e) {
+            r = { device, n, k, bits, error: String(e?.message ?? e) };
+          }
+          qresults.push(r);
+          console.log(`bench ${JSON.stringify(r)}`);
+        }
+  }
+  window.benchQResults = qresults;
   window.benchResults = results;
 }
 

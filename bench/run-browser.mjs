@@ -31,17 +31,18 @@ try {
   process.stderr.write(`bench: ${url} (webgpu ${webgpu ? "on" : "off"})\n`);
   await page.goto(url);
   await page.waitForFunction(() => window.benchResults || window.benchError, null, { timeout: 15 * 60_000, polling: 500 });
-  const { results, error, adapter } = await page.evaluate(() => ({
-    results: window.benchResults, error: window.benchError, adapter: window.benchAdapter,
+  const { results, qresults, error, adapter } = await page.evaluate(() => ({
+    results: window.benchResults, qresults: window.benchQResults, error: window.benchError, adapter: window.benchAdapter,
   }));
   if (error) throw new Error(`benchmark page failed: ${error}`);
   const out = join(HERE, "out", "browser-gemm.json");
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
+  writeFileSync(join(HERE, "out", "browser-qgemv.json"), JSON.stringify(qresults ?? [], null, 2) + "\n");
   process.stderr.write(`bench: adapter ${JSON.stringify({ name: adapter?.name, backend: adapter?.backend, fallback: adapter?.isFallbackAdapter })}\n`);
   process.stderr.write(`bench: wrote ${out}\n`);
   console.log(JSON.stringify(results, null, 2));
-  if (results.some((r) => r.error)) code = 1;
+  if ([...results, ...(qresults ?? [])].some((r) => r.error)) code = 1;
 } catch (e) {
   process.stderr.write(`bench: ${e?.stack ?? e}\n`);
   code = 1;

@@ -150,9 +150,10 @@ pub enum Family {
     Elementwise,
     Softmax,
     Norm,
+    QMatmul,
 }
 
-pub const FAMILIES: [Family; 4] = [Family::Matmul, Family::Elementwise, Family::Softmax, Family::Norm];
+pub const FAMILIES: [Family; 5] = [Family::Matmul, Family::Elementwise, Family::Softmax, Family::Norm, Family::QMatmul];
 
 pub async fn run_family(device: &Device, family: Family, quick: bool) -> Vec<Case> {
     match family {
@@ -160,6 +161,7 @@ pub async fn run_family(device: &Device, family: Family, quick: bool) -> Vec<Cas
         Family::Elementwise => elementwise_cases(device, quick).await,
         Family::Softmax => softmax_cases(device, quick).await,
         Family::Norm => norm_cases(device, quick).await,
+        Family::QMatmul => qmatmul_cases(device, quick).await,
     }
 }
 
@@ -312,4 +314,48 @@ async fn norm_cases(device: &Device, quick: bool) -> Vec<Case> {
         out.push(case(device, format!("rms_norm {shape:?}"), &inputs[..2], ROW_REDUCTION, &rms, &rms_ref).await);
     }
     out
+}
+
+/// `x · Wᵀ` against 4- and 8-bit affine weights: on the CPU against the f64
+/// reference over the dequantized weight, on the GPU against the CPU path.
+async fn qmatmul_cases(device: &Device, quick: bool) -> Vec<Case> {
+    use crate::quant::{dequantize, quantize};
+    let mut rng = Rng::new(5);
+    let mut out = Vec::new();
+    let mut shapes = vec![(1, 32, 1, 4, 32), (1, 64, 7, 8, 32), (7, 128, 33, 4, 64), (33, 256, 9, 8, 128), (1, 1024, 257, 4, 32), (5, 96, 4, 4, 32), (2, 384, 65, 8, 64)];
+    if !quick {
+        shapes.extend([(1, 4096, 64, 4, 64), (64, 576, 40, 4, 32)]);
+    }
+    for (r, k, n, bits, group) in shapes {
+        let name = format!("matmul_qt [{r}, {k}] x q{bits}/g{group} [{n}, {k}]^T");
+        let qm = match quantize(&rng.uniform(n * k, -1.0, 1.0), n, k, bits, group) {
+            Ok(q) => q,
+            Err(e) => {
+                out.push(Case { name, ok: false, detail: format!("quantize: {e}") });
+                continue;
+            }
+        };
+        let x = rng.uniform(r * k, -1.0, 1.0);
+        let want = match device {
+            Device::Cpu => r::matmul(&x, &[r, k], &r::transpose(&dequantize(&qm), &[n, k]), &[k, n]),
+            Device::Gpu(_) => match run_qt(&Device::Cpu, &x, r, k, &qm).await {
+                Ok(v) => v,
+                Err(e) => {
+                    out.push(Case { name, ok: false, detail: format!("CPU path error: {e}") });
+                    continue;
+                }
+            },
+        };
+        let case = match run_qt(device, &x, r, k, &qm).await {
+            Ok(got) => compare(&name, &got, &want, gemm_tol(k)),
+            Err(e) => Case { name, ok: false, detail: format!("error: {e}") },
+        };
+        out.push(case);
+    }
+    out
+}
+
+async fn run_qt(device: &Device, x: &[f32], r: usize, k: usize, qm: &crate::quant::QuantizedMatrix) -> Result<Vec<f32>> {
+    let w = crate::quant::QTensor::new(device, qm)?;
+    Tensor::from_f32(device, x, &[r, k])?.matmul_qt(&w)?.to_vec_f32().await
 }

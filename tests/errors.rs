@@ -126,3 +126,18 @@ fn a_disposed_device_refuses_new_tensors() {
     let msg = err(Tensor::from_f32(&d, &[1.0; 4], &[2, 2])).to_string();
     assert!(msg.contains("lost") && msg.contains("disposed"), "{msg}");
 }
+
+#[test]
+fn quantized_matmul_checks_its_operands() {
+    let q = webfm::quant::quantize(&[0.5; 2 * 64], 2, 64, 4, 32).unwrap();
+    for d in devices() {
+        let w = webfm::quant::QTensor::new(&d, &q).unwrap();
+        let x = Tensor::from_f32(&d, &[0.0; 3 * 32], &[3, 32]).unwrap();
+        let msg = err(x.matmul_qt(&w)).to_string();
+        assert!(msg.contains("[3, 32]") && msg.contains("[2, 64]"), "{msg}");
+        let ok = Tensor::from_f32(&d, &[1.0; 64], &[1, 64]).unwrap().matmul_qt(&w).unwrap();
+        assert_eq!(ok.shape(), &[1, 2]);
+    }
+    let bad = webfm::quant::quantize(&[0.5; 64], 1, 64, 3, 32);
+    assert!(bad.is_err(), "3-bit is not a format we read");
+}

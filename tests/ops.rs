@@ -50,6 +50,15 @@ fn norm_gpu() {
     check(&gpu(), Family::Norm);
 }
 
+#[test]
+fn qmatmul_cpu() {
+    check(&Device::Cpu, Family::QMatmul);
+}
+#[test]
+fn qmatmul_gpu() {
+    check(&gpu(), Family::QMatmul);
+}
+
 /// The comparison itself must catch a wrong value and say where.
 #[test]
 fn compare_reports_the_first_bad_index_and_both_values() {

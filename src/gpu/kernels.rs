@@ -17,6 +17,7 @@ pub(crate) enum Shader {
     Copy,
     Softmax,
     Norm,
+    QMatmul,
 }
 
 impl Shader {
@@ -29,6 +30,7 @@ impl Shader {
             Shader::Copy => include_str!("../../shaders/copy.wgsl"),
             Shader::Softmax => include_str!("../../shaders/softmax.wgsl"),
             Shader::Norm => include_str!("../../shaders/norm.wgsl"),
+            Shader::QMatmul => include_str!("../../shaders/qmatmul.wgsl"),
         }
     }
 }

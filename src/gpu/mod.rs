@@ -6,6 +6,7 @@
 pub(crate) mod kernels;
 pub(crate) mod ops;
 mod pool;
+pub(crate) mod qops;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

@@ -25,7 +25,7 @@ fn wrap(view: GpuView, shape: Vec<usize>) -> Tensor {
     Tensor { shape, dtype: DType::F32, storage: Storage::Gpu(view) }
 }
 
-fn to_u32(what: &str, v: usize) -> Result<u32> {
+pub(crate) fn to_u32(what: &str, v: usize) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::InvalidArgument(format!("{what} = {v} does not fit the kernels' 32-bit indices")))
 }
 

@@ -2,7 +2,9 @@
 //! `docs/FORMAT.md`), its quantize/dequantize references and packing.
 
 pub mod affine;
+pub mod qtensor;
 pub mod scale;
 
 pub use affine::{dequantize, quantize, quantize_with, QuantizedMatrix};
+pub use qtensor::QTensor;
 pub use scale::ScaleDType;

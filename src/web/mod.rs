@@ -174,3 +174,15 @@ pub async fn bench_gemm(device: String, m: u32, k: u32, n: u32, kernel: Option<S
         .map_err(js_err)?;
     to_js(&r)
 }
+
+/// Times one token through an `[n, k]` linear layer stored as `bits`-bit affine
+/// codes (4 or 8, group `group`) or as f32 (`bits` = 32):
+/// `{ device, format, n, k, ms, weightBytes, gbPerS }`.
+#[wasm_bindgen(js_name = benchQGemv)]
+pub async fn bench_qgemv(device: String, n: u32, k: u32, bits: u32, group: Option<u32>, iters: Option<u32>) -> Result<JsValue, JsError> {
+    let device = Device::new(DeviceRequest::from_str(&device).map_err(js_err)?).await.map_err(js_err)?;
+    let r = crate::bench::qgemv(&device, n as usize, k as usize, bits, group.unwrap_or(32) as usize, iters.unwrap_or(10) as usize)
+        .await
+        .map_err(js_err)?;
+    to_js(&r)
+}

@@ -1,0 +1,40 @@
+//! Dispatch of the fused dequantizing matmuls (`shaders/qmatmul.wgsl`).
+
+use super::kernels::{Kernel, Shader};
+use super::ops::{contiguous_f32, to_u32};
+use super::GpuView;
+use crate::error::{Error, Result};
+use crate::quant::qtensor::QTensor;
+use crate::tensor::{numel, DType, Storage, Tensor};
+
+/// qgemv: `override WG_X` (K split) and `WG_Y` (outputs per workgroup).
+const QGEMV_WG: (u32, u32) = (16, 8);
+/// qgemm: invocations along N and R, each computing a 4 x 4 block.
+const QGEMM_WG: (u32, u32) = (8, 8);
+
+/// `x [.., R, K] · Wᵀ`, shapes already checked; `rows` = R (batch dims flattened).
+pub(crate) fn matmul_qt(x: &GpuView, x_shape: &[usize], rows: usize, w: &QTensor, [packed, scales, biases]: [&GpuView; 3], out: Vec<usize>) -> Result<Tensor> {
+    let gpu = x.gpu();
+    let x = contiguous_f32(x, x_shape, DType::F32)?;
+    let c = gpu.alloc(numel(&out), DType::F32)?;
+    let wrap = |c| Tensor { shape: out.clone(), dtype: DType::F32, storage: Storage::Gpu(c) };
+    if rows == 0 || w.rows == 0 {
+        return Ok(wrap(c));
+    }
+    if w.cols % 4 != 0 {
+        return Err(Error::InvalidArgument(format!("matmul_qt: in features {} must be a multiple of 4", w.cols)));
+    }
+    let params = [to_u32("rows", rows)?, to_u32("N", w.rows)?, to_u32("K", w.cols)?, to_u32("group", w.group)?];
+    let bufs = [(1, x.buffer()), (2, packed.buffer()), (3, scales.buffer()), (4, biases.buffer()), (5, c.buffer())];
+    let (spec, groups) = if rows == 1 {
+        let (wx, wy) = QGEMV_WG;
+        let k = Kernel::new(Shader::QMatmul, "qgemv").with("BITS", w.bits).with("WG_X", wx).with("WG_Y", wy);
+        (k, [to_u32("N", w.rows)?.div_ceil(wy), 1, 1])
+    } else {
+        let (wx, wy) = QGEMM_WG;
+        let k = Kernel::new(Shader::QMatmul, "qgemm").with("BITS", w.bits).with("WG_X", wx).with("WG_Y", wy);
+        (k, [to_u32("N", w.rows)?.div_ceil(4 * wx), to_u32("rows", rows)?.div_ceil(4 * wy), 1])
+    };
+    gpu.dispatch(&spec, &params, &bufs, groups)?;
+    Ok(wrap(c))
+}

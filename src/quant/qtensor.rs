@@ -1,0 +1,113 @@
+//! A quantized weight on a device, and `x · Wᵀ` against it without
+//! dequantizing the whole matrix: on the CPU a group-wise loop, on the GPU the
+//! fused kernels of `shaders/qmatmul.wgsl`.
+//!
+//! Legend: `R` rows of x (tokens), `K` in features, `N` out features.
+
+use std::rc::Rc;
+
+use crate::error::{Error, Result};
+use crate::gpu::GpuView;
+use crate::quant::QuantizedMatrix;
+use crate::tensor::{numel, DType, Device, Storage, Tensor};
+
+/// A `[N, K]` weight in the affine layout, on one device.
+#[derive(Clone)]
+pub struct QTensor {
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) bits: u32,
+    pub(crate) group: usize,
+    pub(crate) storage: QStorage,
+}
+
+#[derive(Clone)]
+pub(crate) enum QStorage {
+    Cpu(Rc<QuantizedMatrix>),
+    /// packed `[N, K*b/32]` u32, scales and biases `[N, K/G]` f32.
+    Gpu { packed: GpuView, scales: GpuView, biases: GpuView },
+}
+
+impl QTensor {
+    pub fn new(device: &Device, m: &QuantizedMatrix) -> Result<QTensor> {
+        crate::quant::affine::check_params(m.rows, m.cols, m.bits, m.group)?;
+        let storage = match device {
+            Device::Cpu => QStorage::Cpu(Rc::new(m.clone())),
+            Device::Gpu(g) => QStorage::Gpu {
+                packed: g.upload(bytemuck::cast_slice(&m.packed), DType::F32, m.packed.len())?,
+                scales: g.upload(bytemuck::cast_slice(&m.scales), DType::F32, m.scales.len())?,
+                biases: g.upload(bytemuck::cast_slice(&m.biases), DType::F32, m.biases.len())?,
+            },
+        };
+        Ok(QTensor { rows: m.rows, cols: m.cols, bits: m.bits, group: m.group, storage })
+    }
+
+    /// `[N, K]`.
+    pub fn shape(&self) -> [usize; 2] {
+        [self.rows, self.cols]
+    }
+    pub fn bits(&self) -> u32 {
+        self.bits
+    }
+    pub fn group(&self) -> usize {
+        self.group
+    }
+}
+
+impl Tensor {
+    /// `x [.., R, K] · Wᵀ -> [.., R, N]` for a quantized `W [N, K]` (a linear layer).
+    pub fn matmul_qt(&self, w: &QTensor) -> Result<Tensor> {
+        let k = *self.shape.last().unwrap_or(&0);
+        if self.shape.is_empty() || k != w.cols {
+            return Err(Error::shapes("matmul_qt", &self.shape, &w.shape(), format!("x's last dim must be the weight's in features ({})", w.cols)));
+        }
+        if self.dtype != DType::F32 {
+            return Err(Error::DType { op: "matmul_qt", got: self.dtype.name(), expected: "f32" });
+        }
+        let mut out_shape = self.shape.clone();
+        *out_shape.last_mut().expect("checked non-empty") = w.rows;
+        let rows = numel(&self.shape) / k.max(1);
+        match (&self.storage, &w.storage) {
+            (Storage::Cpu(x), QStorage::Cpu(m)) => {
+                let xs = x.flatten_all()?.to_vec1::<f32>()?;
+                let y = matmul_qt_cpu(&xs, rows, m);
+                Ok(Tensor { shape: out_shape.clone(), dtype: DType::F32, storage: Storage::Cpu(candle_core::Tensor::from_vec(y, out_shape, &candle_core::Device::Cpu)?) })
+            }
+            (Storage::Gpu(x), QStorage::Gpu { packed, scales, biases }) => {
+                crate::gpu::qops::matmul_qt(x, &self.shape, rows, w, [packed, scales, biases], out_shape)
+            }
+            _ => Err(Error::DeviceMismatch { op: "matmul_qt", lhs: self.device_name(), rhs: if matches!(w.storage, QStorage::Cpu(_)) { "cpu" } else { "webgpu" } }),
+        }
+    }
+}
+
+/// `y [R, N] = x [R, K] · Wᵀ`, a group at a time: per group
+/// `scale * Σ code·x + bias * Σ x`, so codes are never scaled one by one.
+pub fn matmul_qt_cpu(x: &[f32], rows: usize, m: &QuantizedMatrix) -> Vec<f32> {
+    let (n, k, g, b) = (m.rows, m.cols, m.group, m.bits as usize);
+    let (wpr, gpr) = (m.words_per_row(), m.groups_per_row());
+    let per_word = 32 / b;
+    let mask = (1u32 << b) - 1;
+    let mut y = vec![0f32; rows * n];
+    let mut codes = vec![0f32; k];
+    for j in 0..n {
+        // Unpack row j's codes once, reuse them for every row of x.
+        for (t, &word) in m.packed[j * wpr..(j + 1) * wpr].iter().enumerate() {
+            for i in 0..per_word {
+                codes[t * per_word + i] = ((word >> (i * b)) & mask) as f32;
+            }
+        }
+        for r in 0..rows {
+            let xr = &x[r * k..(r + 1) * k];
+            let mut acc = 0f32;
+            for q in 0..gpr {
+                let (xs, cs) = (&xr[q * g..(q + 1) * g], &codes[q * g..(q + 1) * g]);
+                let dot: f32 = xs.iter().zip(cs).map(|(a, c)| a * c).sum();
+                let sum: f32 = xs.iter().sum();
+                acc += m.scales[j * gpr + q] * dot + m.biases[j * gpr + q] * sum;
+            }
+            y[r * n + j] = acc;
+        }
+    }
+    y
+}
