@@ -82,32 +82,42 @@ impl Tensor {
 }
 
 /// `y [R, N] = x [R, K] · Wᵀ`, a group at a time: per group
-/// `scale * Σ code·x + bias * Σ x`, so codes are never scaled one by one.
+/// `scale * Σ code·x + bias * Σ x`, so codes are never scaled one by one and
+/// `Σ x` is computed once per row of x, not once per output.
 pub fn matmul_qt_cpu(x: &[f32], rows: usize, m: &QuantizedMatrix) -> Vec<f32> {
-    let (n, k, g, b) = (m.rows, m.cols, m.group, m.bits as usize);
+    let (n, k, g) = (m.rows, m.cols, m.group);
     let (wpr, gpr) = (m.words_per_row(), m.groups_per_row());
-    let per_word = 32 / b;
-    let mask = (1u32 << b) - 1;
+    let words_per_group = wpr / gpr.max(1);
+    // Σ x over each group of each row: [R, K/G].
+    let sums: Vec<f32> = x.chunks(g).map(|c| c.iter().sum()).collect();
     let mut y = vec![0f32; rows * n];
-    let mut codes = vec![0f32; k];
     for j in 0..n {
-        // Unpack row j's codes once, reuse them for every row of x.
-        for (t, &word) in m.packed[j * wpr..(j + 1) * wpr].iter().enumerate() {
-            for i in 0..per_word {
-                codes[t * per_word + i] = ((word >> (i * b)) & mask) as f32;
-            }
-        }
+        let words = &m.packed[j * wpr..(j + 1) * wpr];
         for r in 0..rows {
             let xr = &x[r * k..(r + 1) * k];
             let mut acc = 0f32;
             for q in 0..gpr {
-                let (xs, cs) = (&xr[q * g..(q + 1) * g], &codes[q * g..(q + 1) * g]);
-                let dot: f32 = xs.iter().zip(cs).map(|(a, c)| a * c).sum();
-                let sum: f32 = xs.iter().sum();
-                acc += m.scales[j * gpr + q] * dot + m.biases[j * gpr + q] * sum;
+                let ws = &words[q * words_per_group..(q + 1) * words_per_group];
+                let xs = &xr[q * g..(q + 1) * g];
+                let dot = if m.bits == 4 { dot_codes::<4>(ws, xs) } else { dot_codes::<8>(ws, xs) };
+                acc += m.scales[j * gpr + q] * dot + m.biases[j * gpr + q] * sums[r * gpr + q];
             }
             y[r * n + j] = acc;
         }
     }
     y
+}
+
+/// `Σ code_i · x_i` over the codes packed in `words` (`B` bits each).
+#[inline]
+fn dot_codes<const B: usize>(words: &[u32], x: &[f32]) -> f32 {
+    let per_word = 32 / B;
+    let mask = (1u32 << B) - 1;
+    let mut lanes = [0f32; 8];
+    for (word, xs) in words.iter().zip(x.chunks_exact(per_word)) {
+        for i in 0..per_word {
+            lanes[i] += ((word >> (i * B)) & mask) as f32 * xs[i];
+        }
+    }
+    lanes.iter().sum()
 }
