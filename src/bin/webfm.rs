@@ -1,9 +1,15 @@
 //! The webfm command line: the same crate as the wasm build, run natively
 //! (wgpu on Vulkan/Metal/DX12, or the CPU backend).
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::str::FromStr;
 
+use webfm::weights::convert::{self, Options};
+use webfm::weights::gguf::Gguf;
+use webfm::weights::safetensors::{header_size, Header};
+use webfm::weights::shards::{ShardIndex, INDEX_FILE};
+use webfm::weights::{convert_hf, inspect};
 use webfm::{Device, DeviceRequest, GemmKernel};
 
 const USAGE: &str = "webfm: foundation models in the web page, from the command line
@@ -14,6 +20,10 @@ usage:
                                      every op against its reference; exit 1 on a failure
   webfm bench-gemm M K N [--device D] [--kernel tiled|naive] [--iters I] [--bt]
                                      GFLOP/s of [M, K] x [K, N] (JSON); --bt: B stored [N, K]
+  webfm inspect <file.safetensors | file.gguf | folder> [--json]
+                                     tensors, dtypes, shapes, bytes, quantization, totals
+  webfm convert <file.gguf | hf-folder> <out-folder> [--bits 4|8] [--group 32|64|128]
+                                     a folder Model.load takes: config, tokenizer, quantized safetensors
 
   D is auto (default), gpu or cpu. Every subcommand takes --help.";
 
@@ -34,7 +44,7 @@ struct Args {
     options: Vec<(String, Option<String>)>,
 }
 
-const FLAGS: [&str; 3] = ["--quick", "--help", "--bt"];
+const FLAGS: [&str; 4] = ["--quick", "--help", "--bt", "--json"];
 
 fn parse(args: &[String]) -> Result<Args, String> {
     let mut out = Args { positional: Vec::new(), options: Vec::new() };
@@ -66,6 +76,9 @@ impl Args {
             }
         }
         Ok(())
+    }
+    fn number<T: FromStr>(&self, name: &str) -> Result<Option<T>, String> {
+        self.get(name).map(|v| v.parse::<T>().map_err(|_| format!("{name}: not a number: {v:?}"))).transpose()
     }
     fn device(&self) -> Result<Device, String> {
         let req = DeviceRequest::from_str(self.get("--device").unwrap_or("auto")).map_err(|e| e.to_string())?;
@@ -127,6 +140,148 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
             Ok(ExitCode::SUCCESS)
         }
+        "inspect" => {
+            if a.has("--help") {
+                println!("{INSPECT_HELP}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            a.check(&["--json"])?;
+            let [path] = &a.positional[..] else {
+                return Err("inspect needs one path: a .safetensors file, a .gguf file or a model folder".into());
+            };
+            let report = inspect_path(Path::new(path)).map_err(|e| e.to_string())?;
+            if a.has("--json") {
+                println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+            } else {
+                print!("{}", report.to_text());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        "convert" => {
+            if a.has("--help") {
+                println!("{CONVERT_HELP}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            a.check(&["--bits", "--group"])?;
+            let [src, out] = &a.positional[..] else {
+                return Err("convert needs two paths: <file.gguf | hf-folder> <out-folder>".into());
+            };
+            let opt = Options { bits: a.number("--bits")?, group: a.number("--group")? };
+            opt.check().map_err(|e| e.to_string())?;
+            let (src, out) = (Path::new(src), Path::new(out));
+            if out.exists() && !(out.is_dir() && out.read_dir().map_err(|e| e.to_string())?.next().is_none()) {
+                return Err(format!("{}: already exists and is not an empty folder; choose a new output folder", out.display()));
+            }
+            let folder = if src.is_dir() {
+                convert_hf::from_hf_dir(src, opt)
+            } else {
+                webfm::weights::read_file(src).and_then(|bytes| {
+                    let g = Gguf::parse(&src.display().to_string(), &bytes)?;
+                    convert::from_gguf(&g, &bytes, opt)
+                })
+            }
+            .map_err(|e| e.to_string())?;
+            folder.write(out).map_err(|e| e.to_string())?;
+            for n in &folder.notes {
+                eprintln!("webfm: note: {n}");
+            }
+            let bytes: usize = folder.tensors.iter().map(|t| t.bytes.len()).sum();
+            eprintln!("webfm: wrote {} ({} tensors, {} quantized modules, {:.1} MiB of weights)", out.display(), folder.tensors.len(), folder.quantized.len(), bytes as f64 / (1024.0 * 1024.0));
+            Ok(ExitCode::SUCCESS)
+        }
         other => Err(format!("unknown command {other:?}; try webfm --help")),
+    }
+}
+
+const INSPECT_HELP: &str = "usage: webfm inspect <file.safetensors | file.gguf | folder> [--json]
+  lists every tensor with its dtype, shape, bytes and quantization, then the totals.
+  An affine triple (P.weight U32, P.scales, P.biases) shows as one quantized tensor
+  whose bits and group come from the folder's config.json (or, without one, from
+  the shapes when only one pair fits). A folder is read through model.safetensors
+  or model.safetensors.index.json; only headers are read, not the weights.
+  --json  the same as JSON";
+
+const CONVERT_HELP: &str = "usage: webfm convert <file.gguf | hf-folder> <out-folder> [--bits 4|8] [--group 32|64|128]
+  writes <out-folder>/config.json, tokenizer.json, tokenizer_config.json and model.safetensors
+  (quantized linears and embeddings in the affine layout, norms as f32; see docs/FORMAT.md).
+  From a GGUF (architecture llama, tokenizer gpt2): keeps the file's own quantization
+  (Q4_0/Q4_1 -> 4-bit g32, Q8_0 -> 8-bit g32, floats stay float) unless --bits or --group
+  is given, then tensors are dequantized and quantized again; Q/K rows are un-permuted
+  to Hugging Face order. From a Hugging Face folder (config.json + model.safetensors,
+  f32/f16/bf16): quantizes 2-D linear and embedding weights (default 4-bit, group 64)
+  and copies the tokenizer files. The output folder must not exist (or be empty); it
+  appears only once the conversion has succeeded.";
+
+/// What `inspect` shows for a path: a GGUF file, a safetensors file, or a folder.
+fn inspect_path(path: &Path) -> webfm::Result<inspect::Report> {
+    let name = path.display().to_string();
+    let config = |dir: &Path| -> webfm::Result<Option<serde_json::Value>> {
+        let p = dir.join("config.json");
+        if !p.is_file() {
+            return Ok(None);
+        }
+        let bytes = webfm::weights::read_file(&p)?;
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| webfm::Error::Io { file: p.display().to_string(), message: format!("not JSON: {e}") })
+    };
+    if path.is_dir() {
+        let index = path.join(INDEX_FILE);
+        let headers = if index.is_file() {
+            let idx = ShardIndex::parse(&index.display().to_string(), &webfm::weights::read_file(&index)?)?;
+            let mut hs = Vec::new();
+            for shard in idx.shards() {
+                let h = read_header(&path.join(shard))?;
+                idx.check_shard(shard, &h)?;
+                hs.push((Some(shard.to_string()), h));
+            }
+            hs
+        } else {
+            vec![(None, read_header(&path.join("model.safetensors"))?)]
+        };
+        return Ok(inspect::safetensors(&name, &headers, config(path)?.as_ref()));
+    }
+    let io = |e: std::io::Error| webfm::Error::Io { file: name.clone(), message: e.to_string() };
+    let mut magic = [0u8; 4];
+    let n = std::io::Read::read(&mut std::fs::File::open(path).map_err(io)?, &mut magic).map_err(io)?;
+    if n == 4 && &magic == b"GGUF" {
+        return Ok(inspect::gguf(&name, &read_gguf_header(path)?));
+    }
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    Ok(inspect::safetensors(&name, &[(None, read_header(path)?)], config(dir)?.as_ref()))
+}
+
+/// Reads and validates a safetensors header without reading the tensors.
+fn read_header(path: &Path) -> webfm::Result<Header> {
+    use std::io::Read;
+    let name = path.display().to_string();
+    let io = |e: std::io::Error| webfm::Error::Io { file: name.clone(), message: e.to_string() };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    let mut first = Vec::with_capacity(8);
+    (&mut f).take(8).read_to_end(&mut first).map_err(io)?;
+    let total = header_size(&name, &first)?; // at most 8 + 100 MiB
+    let mut prefix = first;
+    (&mut f).take(total - 8).read_to_end(&mut prefix).map_err(io)?;
+    let h = Header::parse(&name, &prefix)?;
+    h.check_file_len(len)?;
+    Ok(h)
+}
+
+/// Parses a GGUF header from a growing prefix of the file, so that inspecting
+/// a large file reads its metadata, not its tensors.
+fn read_gguf_header(path: &Path) -> webfm::Result<Gguf> {
+    use std::io::Read;
+    let name = path.display().to_string();
+    let io = |e: std::io::Error| webfm::Error::Io { file: name.clone(), message: e.to_string() };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    let mut prefix = Vec::new();
+    let mut want = 1u64 << 20;
+    loop {
+        let have = prefix.len() as u64;
+        (&mut f).take(want.min(len) - have.min(want.min(len))).read_to_end(&mut prefix).map_err(io)?;
+        match Gguf::parse_header(&name, &prefix, len) {
+            Err(_) if (prefix.len() as u64) < len => want = want.saturating_mul(4),
+            r => return r,
+        }
     }
 }

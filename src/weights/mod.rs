@@ -1,9 +1,16 @@
 //! Reading weight files: safetensors (single file, header-only for streaming,
-//! sharded), GGUF, and the lossless GGUF → affine group layout conversion.
+//! sharded), GGUF, the lossless GGUF → affine group layout conversion, and
+//! `webfm convert` / `webfm inspect` (config, tokenizer and names from a GGUF).
 
+pub mod convert;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod convert_hf;
 pub mod gguf;
+pub mod gguf_config;
 pub mod gguf_convert;
+pub mod gguf_tokenizer;
 pub mod gguf_types;
+pub mod inspect;
 pub mod quantized;
 pub mod safetensors;
 pub mod safetensors_write;

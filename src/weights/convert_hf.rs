@@ -1,0 +1,179 @@
+//! `webfm convert` from a Hugging Face folder (`config.json` and
+//! `model.safetensors` or shards with an index; f32/f16/bf16), and writing a
+//! converted folder to disk atomically. Native only.
+
+use super::convert::{quantize_weight, Folder, Options};
+use super::safetensors::{Dtype, SafeTensors, TensorView};
+use super::safetensors_write::{serialize, Entry};
+use super::shards::{ShardIndex, INDEX_FILE};
+use super::{bad, read_file};
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Bits and group when a Hugging Face folder is converted without options
+/// (MLX's defaults).
+pub const DEFAULT_BITS: u32 = 4;
+pub const DEFAULT_GROUP: usize = 64;
+
+/// Files copied as they are from a Hugging Face folder when present: the
+/// tokenizer's, the generation defaults, and sentence-transformers' pooling.
+pub const COPIED: [&str; 12] = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "generation_config.json",
+    "modules.json",
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+    "1_Pooling/config.json",
+];
+
+/// Name parts of 2-D weights that stay float: norms, and the position and
+/// token-type tables, which are added to activations, not multiplied.
+const KEEP_FLOAT: [&str; 6] = ["norm", "position_embeddings", "token_type_embeddings", "embed_positions", "wpe.", "rotary"];
+
+/// Whether a float tensor is a linear or embedding weight that gets quantized.
+pub fn quantizable(name: &str, shape: &[usize]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    shape.len() == 2 && shape.iter().all(|&d| d > 0) && name.ends_with(".weight") && !KEEP_FLOAT.iter().any(|k| lower.contains(k))
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Io { file: path.display().to_string(), message: e.to_string() }
+}
+
+/// Every weights file of the folder: `model.safetensors`, or the shards that
+/// `model.safetensors.index.json` lists (each checked against the index).
+fn weight_files(dir: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    let single = dir.join("model.safetensors");
+    if single.is_file() {
+        return Ok(vec![(single.clone(), read_file(&single)?)]);
+    }
+    let index_path = dir.join(INDEX_FILE);
+    if !index_path.is_file() {
+        let d = dir.display().to_string();
+        return Err(bad(&d, None, format!("model.safetensors or {INDEX_FILE} in the folder"), "neither"));
+    }
+    let index = ShardIndex::parse(&index_path.display().to_string(), &read_file(&index_path)?)?;
+    index
+        .shards()
+        .into_iter()
+        .map(|s| {
+            let p = dir.join(s);
+            let bytes = read_file(&p)?;
+            index.check_shard(s, &SafeTensors::parse(&p.display().to_string(), &bytes)?.header)?;
+            Ok((p, bytes))
+        })
+        .collect()
+}
+
+/// Converts a Hugging Face folder: 2-D linear and embedding weights (see
+/// [`quantizable`]) are quantized with `--bits`/`--group` (default 4 and 64);
+/// a weight whose columns do not split into whole groups stays float (noted);
+/// 1-D float tensors are written as F32, other float tensors in their own
+/// type, and anything else (int buffers) byte for byte.
+pub fn from_hf_dir(dir: &Path, opt: Options) -> Result<Folder> {
+    opt.check()?;
+    let (bits, group) = (opt.bits.unwrap_or(DEFAULT_BITS), opt.group.unwrap_or(DEFAULT_GROUP));
+    let config_path = dir.join("config.json");
+    let cfg_name = config_path.display().to_string();
+    let config: serde_json::Value = serde_json::from_slice(&read_file(&config_path)?).map_err(|e| bad(&cfg_name, None, "a JSON object", e.to_string()))?;
+    let serde_json::Value::Object(config) = config else {
+        return Err(bad(&cfg_name, None, "a JSON object", "another JSON value"));
+    };
+    for k in ["quantization", "quantization_config"] {
+        if config.contains_key(k) {
+            return Err(bad(&cfg_name, None, "an unquantized model (f32, f16 or bf16 weights)", format!("a \"{k}\" entry: the folder is already quantized")));
+        }
+    }
+    let mut out = Folder { config, ..Folder::default() };
+    for (path, bytes) in weight_files(dir)? {
+        let st = SafeTensors::parse(&path.display().to_string(), &bytes)?;
+        for t in st.tensors() {
+            convert_tensor(&mut out, &t, bits, group)?;
+        }
+    }
+    for f in COPIED {
+        let p = dir.join(f);
+        if p.is_file() {
+            out.files.push((f.to_string(), read_file(&p)?));
+        }
+    }
+    Ok(out)
+}
+
+fn convert_tensor(out: &mut Folder, t: &TensorView, bits: u32, group: usize) -> Result<()> {
+    let float = matches!(t.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16);
+    if !float {
+        out.tensors.push(super::convert::OutTensor { name: t.name.into(), dtype: t.dtype, shape: t.shape.to_vec(), bytes: t.bytes.to_vec() });
+        return Ok(());
+    }
+    let data = t.to_f32()?;
+    if quantizable(t.name, t.shape) {
+        let (rows, cols) = (t.shape[0], t.shape[1]);
+        if cols.is_multiple_of(group) {
+            let q = quantize_weight(t.file, t.name, &data, rows, cols, bits, group)?;
+            out.push_quantized(t.name, &q);
+            return Ok(());
+        }
+        out.notes.push(format!("{}: kept as {} ({cols} columns are not a multiple of the group size {group})", t.name, t.dtype.name()));
+    }
+    let dtype = if t.shape.len() <= 1 { Dtype::F32 } else { t.dtype };
+    out.push_float(t.name, t.shape.to_vec(), &data, dtype);
+    Ok(())
+}
+
+impl Folder {
+    /// Writes `config.json`, the other files and `model.safetensors` into a
+    /// temporary folder beside `out`, then renames it to `out`: a failed
+    /// conversion leaves nothing at `out`. `out` must not exist, or be an empty folder.
+    pub fn write(&self, out: &Path) -> Result<()> {
+        let name = out.file_name().ok_or_else(|| Error::InvalidArgument(format!("{}: not a folder name", out.display())))?;
+        if out.exists() {
+            let empty = out.is_dir() && std::fs::read_dir(out).map_err(io(out))?.next().is_none();
+            if !empty {
+                return Err(Error::Io { file: out.display().to_string(), message: "already exists and is not an empty folder; choose a new output folder".into() });
+            }
+        }
+        let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let tmp = parent.join(format!(".{}.webfm-tmp-{}", name.to_string_lossy(), std::process::id()));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        }
+        std::fs::create_dir(&tmp).map_err(io(&tmp))?;
+        let result = self.write_into(&tmp).and_then(|()| {
+            if out.exists() {
+                std::fs::remove_dir(out).map_err(io(out))?;
+            }
+            std::fs::rename(&tmp, out).map_err(io(out))
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        result
+    }
+
+    fn write_into(&self, dir: &Path) -> Result<()> {
+        let put = |rel: &str, bytes: &[u8]| -> Result<()> {
+            let p = dir.join(rel);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            std::fs::write(&p, bytes).map_err(io(&p))
+        };
+        let config = serde_json::to_vec_pretty(&self.config_json()).map_err(|e| Error::InvalidArgument(format!("config.json: {e}")))?;
+        put("config.json", &config)?;
+        for (rel, bytes) in &self.files {
+            put(rel, bytes)?;
+        }
+        let entries: Vec<Entry> = self.tensors.iter().map(|t| Entry { name: &t.name, dtype: t.dtype, shape: &t.shape, bytes: &t.bytes }).collect();
+        let format = if self.quantized.is_empty() { "pt" } else { "mlx" };
+        let meta = BTreeMap::from([("format".to_string(), format.to_string())]);
+        put("model.safetensors", &serialize("model.safetensors", &entries, &meta)?)
+    }
+}
