@@ -86,7 +86,7 @@ async function main() {
   const qresults = [];
   if (params.get("qgemv") !== "0") {
     for (const device of list("devices", "webgpu,cpu"))
-      for (const [n, k] of [[4096, 4096], [1536, 576]])
+      for (const [n, k] of [[4096, 4096], [1536, 576], [576, 1536]])
         for (const bits of [32, 8, 4]) {
           $("#status").textContent = `${device} qgemv ${bits === 32 ? "f32" : `q${bits}`} ${n}×${k}`;
           let r;

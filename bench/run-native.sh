@@ -27,3 +27,22 @@ sizes=("256 256 256" "512 512 512" "1024 1024 1024" "1 4096 4096" "1 4096 4096 -
   echo "]"
 } > bench/out/native-gemm.json
 echo "wrote bench/out/native-gemm.json" >&2
+
+# One token through a linear layer: f32 vs 8- and 4-bit affine weights (group 32).
+{
+  echo "["
+  first=1
+  for dev in gpu cpu; do
+    for nk in "4096 4096" "1536 576" "576 1536"; do
+      for bits in 32 8 4; do
+        r=$("$bin" bench-qgemv $nk --bits "$bits" --device "$dev" --iters 10 2>/dev/null)
+        echo "bench native: $r" >&2
+        [ $first = 1 ] || echo ","
+        first=0
+        echo "$r"
+      done
+    done
+  done
+  echo "]"
+} > bench/out/native-qgemv.json
+echo "wrote bench/out/native-qgemv.json" >&2

@@ -18,6 +18,20 @@ fn bench_gemm_prints_json_for_each_device() {
 }
 
 #[test]
+fn bench_qgemv_prints_json_for_each_device() {
+    for device in ["cpu", "gpu"] {
+        for bits in ["4", "8", "32"] {
+            let out = webfm(&["bench-qgemv", "40", "64", "--bits", bits, "--device", device, "--iters", "1"]);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert!(v["gbPerS"].as_f64().unwrap() > 0.0 && v["n"] == 40, "{v}");
+        }
+    }
+    let out = webfm(&["bench-qgemv", "40", "64", "--bits", "3"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--bits 3"));
+}
+
+#[test]
 fn selftest_passes_on_the_cpu() {
     let out = webfm(&["selftest", "--device", "cpu", "--quick"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

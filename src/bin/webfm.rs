@@ -20,6 +20,8 @@ usage:
                                      every op against its reference; exit 1 on a failure
   webfm bench-gemm M K N [--device D] [--kernel tiled|naive] [--iters I] [--bt]
                                      GFLOP/s of [M, K] x [K, N] (JSON); --bt: B stored [N, K]
+  webfm bench-qgemv N K [--bits 4|8|32] [--group G] [--device D] [--iters I]
+                                     one token through an [N, K] linear layer, GB/s of weights (JSON)
   webfm inspect <file.safetensors | file.gguf | folder> [--json]
                                      tensors, dtypes, shapes, bytes, quantization, totals
   webfm convert <file.gguf | hf-folder> <out-folder> [--bits 4|8] [--group 32|64|128]
@@ -118,6 +120,28 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
             eprintln!("{}: {} passed, {} failed", report.adapter, report.passed, report.failed);
             Ok(if report.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        "bench-qgemv" => {
+            if a.has("--help") {
+                println!("usage: webfm bench-qgemv N K [--bits 4|8|32] [--group 32|64|128] [--device auto|gpu|cpu] [--iters I]\n  times x [1, K] . W^T for W [N, K] stored as affine codes (--bits 4 or 8, default 4, group default 32) or f32 (--bits 32);\n  prints the time and the effective GB/s of weights read as JSON");
+                return Ok(ExitCode::SUCCESS);
+            }
+            a.check(&["--device", "--bits", "--group", "--iters"])?;
+            let dims: Vec<usize> = a.positional.iter().map(|s| s.parse::<usize>().map_err(|_| format!("not a size: {s:?}"))).collect::<Result<_, _>>()?;
+            let [n, k] = dims[..] else {
+                return Err("bench-qgemv needs two sizes: N K".into());
+            };
+            let num = |name: &str, default: usize| -> Result<usize, String> {
+                a.get(name).map(|s| s.parse::<usize>().map_err(|_| format!("{name}: not a number: {s:?}"))).transpose().map(|v| v.unwrap_or(default))
+            };
+            let (bits, group, iters) = (num("--bits", 4)?, num("--group", 32)?, num("--iters", 10)?);
+            if ![4, 8, 32].contains(&bits) {
+                return Err(format!("--bits {bits}: expected 4, 8 or 32"));
+            }
+            let device = a.device()?;
+            let r = pollster::block_on(webfm::bench::qgemv(&device, n, k, bits as u32, group, iters)).map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
+            Ok(ExitCode::SUCCESS)
         }
         "bench-gemm" => {
             if a.has("--help") {
