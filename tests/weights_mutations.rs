@@ -122,3 +122,11 @@ fn gguf_parser_never_panics_on_mutations() {
     }
     eprintln!("gguf: {MUTATIONS} mutations, {parsed} still parsed");
 }
+
+/// Inputs that crashed a fuzz target once (`fuzz/`), kept so they never do again.
+#[test]
+fn fuzz_regressions_do_not_panic() {
+    // A Q4 tensor with ne[0] near 2^61: `cols * bits` overflowed in
+    // QuantizedMatrix::words_per_row (found by `cargo fuzz run gguf`, 2026-11-30).
+    exercise_gguf(include_bytes!("fuzz-regressions/gguf-crash-9622e871"));
+}

@@ -43,9 +43,11 @@ pub fn check_params(rows: usize, cols: usize, bits: u32, group: usize) -> Result
             "affine quantization: a [{rows}, {cols}] matrix needs its {cols} columns to be a positive multiple of the group size {group}"
         )));
     }
+    // Every size derived later (rows * cols, cols * bits, the word count) must fit.
     rows.checked_mul(cols)
+        .and_then(|_| cols.checked_mul(bits as usize))
         .map(|_| ())
-        .ok_or_else(|| Error::InvalidArgument(format!("affine quantization: [{rows}, {cols}] overflows")))
+        .ok_or_else(|| Error::InvalidArgument(format!("affine quantization: [{rows}, {cols}] at {bits} bits overflows")))
 }
 
 impl QuantizedMatrix {
