@@ -74,14 +74,21 @@ impl Kernel {
     }
 }
 
+/// A compiled pipeline and its bind group layout, fetched once rather than on
+/// every dispatch.
+pub(crate) struct Compiled {
+    pub(crate) pipeline: wgpu::ComputePipeline,
+    pub(crate) layout: wgpu::BindGroupLayout,
+}
+
 #[derive(Default)]
 pub(crate) struct Pipelines {
     modules: RefCell<HashMap<(Shader, bool), wgpu::ShaderModule>>,
-    pipelines: RefCell<HashMap<Kernel, Rc<wgpu::ComputePipeline>>>,
+    pipelines: RefCell<HashMap<Kernel, Rc<Compiled>>>,
 }
 
 impl Pipelines {
-    pub(crate) fn get(&self, device: &wgpu::Device, kernel: &Kernel, has_f16: bool) -> Result<Rc<wgpu::ComputePipeline>> {
+    pub(crate) fn get(&self, device: &wgpu::Device, kernel: &Kernel, has_f16: bool) -> Result<Rc<Compiled>> {
         if let Some(p) = self.pipelines.borrow().get(kernel) {
             return Ok(p.clone());
         }
@@ -108,8 +115,9 @@ impl Pipelines {
             compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
             cache: None,
         });
-        let pipeline = Rc::new(pipeline);
-        self.pipelines.borrow_mut().insert(kernel.clone(), pipeline.clone());
-        Ok(pipeline)
+        let layout = pipeline.get_bind_group_layout(0);
+        let compiled = Rc::new(Compiled { pipeline, layout });
+        self.pipelines.borrow_mut().insert(kernel.clone(), compiled.clone());
+        Ok(compiled)
     }
 }

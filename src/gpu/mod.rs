@@ -298,7 +298,7 @@ impl Gpu {
             return Ok(());
         }
         self.check_alive()?;
-        let pipeline = self.pipelines.get(&self.device, kernel, self.f16)?;
+        let compiled = self.pipelines.get(&self.device, kernel, self.f16)?;
         // Uniforms are padded to 16 bytes.
         let mut words = params.to_vec();
         words.resize(params.len().div_ceil(4).max(1) * 4, 0);
@@ -314,7 +314,7 @@ impl Gpu {
         }));
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(kernel.entry),
-            layout: &pipeline.get_bind_group_layout(0),
+            layout: &compiled.layout,
             entries: &entries,
         });
         let mut pending = self.pending.borrow_mut();
@@ -323,7 +323,7 @@ impl Gpu {
         });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.entry), timestamp_writes: None });
-            pass.set_pipeline(&pipeline);
+            pass.set_pipeline(&compiled.pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
