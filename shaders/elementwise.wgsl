@@ -74,3 +74,31 @@ fn silu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         out[i] = v / (1.0 + exp(-v));
     }
 }
+
+@compute @workgroup_size(WG)
+fn tanh_(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat(gid, groups);
+    if (i < p.n) {
+        out[i] = tanh(x[i]);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat(gid, groups);
+    if (i < p.n) {
+        out[i] = max(x[i], 0.0);
+    }
+}
+
+// y [R, C] written into columns [p.scalar, p.scalar + C) of out [R, W]
+// (W = rhs_n): one column block of a linear layer whose weight was split.
+// Here N = R * C counts y's elements and x is unused.
+@compute @workgroup_size(WG)
+fn place_cols(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat(gid, groups);
+    if (i < p.n) {
+        let c = p._pad;
+        out[(i / c) * p.rhs_n + p.scalar + i % c] = y[i];
+    }
+}

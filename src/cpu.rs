@@ -34,6 +34,8 @@ pub(crate) fn unary(a: &CTensor, kind: Unary) -> Result<Tensor> {
     wrap(match kind {
         Unary::Gelu => a.gelu_erf()?,
         Unary::Silu => a.silu()?,
+        Unary::Tanh => a.tanh()?,
+        Unary::Relu => a.relu()?,
         Unary::Scale(s) => a.affine(s as f64, 0.0)?,
     })
 }
@@ -58,4 +60,30 @@ pub(crate) fn layer_norm(x: &CTensor, gamma: &CTensor, beta: Option<&CTensor>, e
         Some(b) => y.broadcast_add(b)?,
         None => y,
     })
+}
+
+/// Encoder attention on `[B, T, H*D]` operands (see `ops_nn::encoder_attention`).
+pub(crate) fn encoder_attention(q: &CTensor, k: &CTensor, v: &CTensor, lens: &[usize], heads: usize, scale: f32) -> Result<Tensor> {
+    let (b, t, width) = q.dims3()?;
+    let d = width / heads;
+    // [B, T, H*D] -> [B, H, T, D]
+    let split = |x: &CTensor| -> candle_core::Result<CTensor> { x.contiguous()?.reshape((b, t, heads, d))?.transpose(1, 2)?.contiguous() };
+    let (q, k, v) = (split(q)?, split(k)?, split(v)?);
+    let scores = (q.matmul(&k.t()?)? * scale as f64)?;
+    // Padding keys get -inf; a text with no tokens at all attends to nothing (zeros, as on the GPU).
+    let mut mask = vec![0f32; b * t];
+    for (bi, &len) in lens.iter().enumerate() {
+        for j in len..t {
+            mask[bi * t + j] = f32::NEG_INFINITY;
+        }
+    }
+    let mask = CTensor::from_vec(mask, (b, 1, 1, t), &candle_core::Device::Cpu)?;
+    let scores = scores.broadcast_add(&mask)?;
+    let max = scores.max_keepdim(D::Minus1)?;
+    let max = max.clamp(f32::MIN, f32::MAX)?; // all -inf rows stay finite
+    let e = scores.broadcast_sub(&max)?.exp()?;
+    let sum = e.sum_keepdim(D::Minus1)?.clamp(f32::MIN_POSITIVE, f32::MAX)?;
+    let probs = e.broadcast_div(&sum)?;
+    let y = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, width))?;
+    wrap(y)
 }

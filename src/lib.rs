@@ -5,12 +5,15 @@ pub mod bench;
 mod cpu;
 pub mod error;
 pub mod gpu;
+pub mod models;
 pub mod ops;
+pub mod ops_nn;
 pub mod platform;
 pub mod quant;
 pub mod reference;
 pub mod selftest;
 pub mod tensor;
+pub mod tokenizer;
 pub mod weights;
 
 #[cfg(target_arch = "wasm32")]

@@ -81,6 +81,8 @@ pub(crate) enum Binary {
 pub(crate) enum Unary {
     Gelu,
     Silu,
+    Tanh,
+    Relu,
     Scale(f32),
 }
 
@@ -147,6 +149,14 @@ impl Tensor {
 
     pub fn silu(&self) -> Result<Tensor> {
         self.unary("silu", Unary::Silu)
+    }
+
+    pub fn tanh(&self) -> Result<Tensor> {
+        self.unary("tanh", Unary::Tanh)
+    }
+
+    pub fn relu(&self) -> Result<Tensor> {
+        self.unary("relu", Unary::Relu)
     }
 
     fn unary(&self, op: &'static str, kind: Unary) -> Result<Tensor> {

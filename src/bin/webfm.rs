@@ -27,6 +27,11 @@ usage:
   webfm convert <file.gguf | hf-folder> <out-folder> [--bits 4|8] [--group 32|64|128]
                                      a folder Model.load takes: config, tokenizer, quantized safetensors
 
+  webfm embed <model-folder> [--device D] [--bits 4|8] [--pooling mean|cls] [--no-normalize]
+                                     texts from stdin, one per line -> {\"text\", \"ids\", \"embedding\"} per line
+  webfm classify <model-folder> [--device D] [--bits 4|8] [--top-k N] [--labels a,b,c] [--template T]
+                                     texts from stdin -> {\"text\", \"labels\": [{\"label\", \"score\"}]} per line
+
   D is auto (default), gpu or cpu. Every subcommand takes --help.";
 
 fn main() -> ExitCode {
@@ -46,7 +51,7 @@ struct Args {
     options: Vec<(String, Option<String>)>,
 }
 
-const FLAGS: [&str; 4] = ["--quick", "--help", "--bt", "--json"];
+const FLAGS: [&str; 6] = ["--quick", "--help", "--bt", "--json", "--no-normalize", "--no-truncate"];
 
 fn parse(args: &[String]) -> Result<Args, String> {
     let mut out = Args { positional: Vec::new(), options: Vec::new() };
@@ -213,8 +218,89 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             eprintln!("webfm: wrote {} ({} tensors, {} quantized modules, {:.1} MiB of weights)", out.display(), folder.tensors.len(), folder.quantized.len(), bytes as f64 / (1024.0 * 1024.0));
             Ok(ExitCode::SUCCESS)
         }
+        "embed" | "classify" => {
+            if a.has("--help") {
+                println!("{}", if cmd == "embed" { EMBED_HELP } else { CLASSIFY_HELP });
+                return Ok(ExitCode::SUCCESS);
+            }
+            encoder_command(cmd, &a).map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
         other => Err(format!("unknown command {other:?}; try webfm --help")),
     }
+}
+
+const EMBED_HELP: &str = "usage: webfm embed <model-folder> [--device auto|gpu|cpu] [--bits 4|8] [--group 32|64|128]
+                   [--pooling mean|cls] [--no-normalize] [--max-tokens N] [--no-truncate] [--batch N]
+  reads texts from stdin, one per line, and writes one JSON object per line:
+  {\"text\": ..., \"ids\": [...], \"truncated\": bool, \"embedding\": [...]}.
+  Pooling and normalisation follow the folder's sentence-transformers files
+  (1_Pooling/config.json, modules.json), else mean and normalised. --bits
+  quantizes a float folder's linear and embedding weights on load (group 64
+  unless --group). Texts longer than the model takes are truncated (marked)
+  unless --no-truncate, which makes them an error.";
+
+const CLASSIFY_HELP: &str = "usage: webfm classify <model-folder> [--device auto|gpu|cpu] [--bits 4|8] [--group G]
+                   [--top-k N] [--labels a,b,c] [--template \"This text is about {}.\"] [--batch N]
+  reads texts from stdin, one per line, and writes one JSON object per line:
+  {\"text\": ..., \"labels\": [{\"label\": ..., \"score\": ...}, ...]}, best first.
+  With a classification head (BertForSequenceClassification,
+  DistilBertForSequenceClassification) the scores are its softmax; with
+  --labels, zero-shot: the text against each label put into the template,
+  by embedding similarity.";
+
+/// `webfm embed` and `webfm classify`.
+fn encoder_command(cmd: &str, a: &Args) -> Result<(), String> {
+    use std::io::{BufRead, Write};
+    use webfm::models::bert::{Bert, EncodeOptions, Pooling};
+    use webfm::models::nn::Quantization;
+    a.check(&["--device", "--bits", "--group", "--pooling", "--no-normalize", "--max-tokens", "--no-truncate", "--batch", "--top-k", "--labels", "--template"])?;
+    let [dir] = &a.positional[..] else {
+        return Err(format!("{cmd} needs one model folder"));
+    };
+    let device = a.device()?;
+    let mut params = webfm::models::params::Params::new(&device);
+    if let Some(bits) = a.number::<u32>("--bits")? {
+        let q = Quantization { bits, group: a.number("--group")?.unwrap_or(64) };
+        webfm::quant::affine::check_params(1, q.group, q.bits, q.group).map_err(|e| e.to_string())?;
+        params.quantize_on_load(q);
+    }
+    let dir = Path::new(dir);
+    let files = webfm::models::files::native::model_files(dir).map_err(|e| e.to_string())?;
+    webfm::models::files::native::load_weights(dir, &mut params).map_err(|e| e.to_string())?;
+    let model = Bert::new(&files, &params).map_err(|e| e.to_string())?;
+    drop(params);
+    let opt = EncodeOptions { truncate: !a.has("--no-truncate"), max_tokens: a.number("--max-tokens")? };
+    let pooling = a.get("--pooling").map(Pooling::from_str).transpose().map_err(|e| e.to_string())?;
+    let normalize = if a.has("--no-normalize") { Some(false) } else { None };
+    let batch = a.number::<usize>("--batch")?.unwrap_or(8).max(1);
+    let labels: Option<Vec<String>> = a.get("--labels").map(|l| l.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect());
+    let template = a.get("--template").unwrap_or("This text is about {}.");
+    let lines: Vec<String> = std::io::stdin().lock().lines().collect::<Result<_, _>>().map_err(|e| format!("stdin: {e}"))?;
+    let mut out = std::io::stdout().lock();
+    for chunk in lines.chunks(batch) {
+        let texts: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let rows: Vec<serde_json::Value> = if cmd == "embed" {
+            let es = pollster::block_on(model.embed(&texts, pooling, normalize, opt)).map_err(|e| e.to_string())?;
+            texts.iter().zip(es).map(|(t, e)| serde_json::json!({"text": t, "ids": e.ids, "truncated": e.truncated, "embedding": e.embedding})).collect()
+        } else if let Some(labels) = &labels {
+            let ls: Vec<&str> = labels.iter().map(String::as_str).collect();
+            let mut rows = Vec::new();
+            for t in &texts {
+                let r = pollster::block_on(model.zero_shot(t, &ls, template, opt)).map_err(|e| e.to_string())?;
+                let top: Vec<_> = r.into_iter().take(a.number("--top-k")?.unwrap_or(usize::MAX)).map(|l| serde_json::json!({"label": l.label, "score": l.score})).collect();
+                rows.push(serde_json::json!({"text": t, "labels": top}));
+            }
+            rows
+        } else {
+            let rs = pollster::block_on(model.classify(&texts, a.number("--top-k")?, opt)).map_err(|e| e.to_string())?;
+            texts.iter().zip(rs).map(|(t, r)| serde_json::json!({"text": t, "labels": r.into_iter().map(|l| serde_json::json!({"label": l.label, "score": l.score})).collect::<Vec<_>>()})).collect()
+        };
+        for r in rows {
+            writeln!(out, "{r}").map_err(|e| format!("stdout: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 const INSPECT_HELP: &str = "usage: webfm inspect <file.safetensors | file.gguf | folder> [--json]

@@ -18,6 +18,8 @@ pub(crate) enum Shader {
     Softmax,
     Norm,
     QMatmul,
+    Embedding,
+    Attention,
 }
 
 impl Shader {
@@ -31,6 +33,8 @@ impl Shader {
             Shader::Softmax => include_str!("../../shaders/softmax.wgsl"),
             Shader::Norm => include_str!("../../shaders/norm.wgsl"),
             Shader::QMatmul => include_str!("../../shaders/qmatmul.wgsl"),
+            Shader::Embedding => include_str!("../../shaders/embedding.wgsl"),
+            Shader::Attention => include_str!("../../shaders/attention.wgsl"),
         }
     }
 }

@@ -6,6 +6,7 @@
 pub(crate) mod kernels;
 pub(crate) mod ops;
 mod pool;
+pub(crate) mod nn;
 pub(crate) mod qops;
 
 use std::cell::{Cell, RefCell};
@@ -148,6 +149,9 @@ pub struct Gpu {
     pipelines: Pipelines,
     pending: RefCell<Option<wgpu::CommandEncoder>>,
     pending_dispatches: Cell<u32>,
+    /// The largest buffer a tensor may take: the binding limit, or less when
+    /// lowered (tests use this to split weights without gigabyte tensors).
+    binding_cap: Cell<u64>,
     /// The first validation error the device reported, and why it was lost:
     /// set by wgpu's callbacks, turned into `Err` at the next readback or sync.
     fault: Arc<Mutex<Option<Error>>>,
@@ -195,12 +199,13 @@ impl Gpu {
             summary,
             device,
             queue,
-            limits,
             f16,
             pool: Rc::new(RefCell::new(Pool::default())),
             pipelines: Pipelines::default(),
             pending: RefCell::new(None),
             pending_dispatches: Cell::new(0),
+            binding_cap: Cell::new(limits.max_storage_buffer_binding_size.min(limits.max_buffer_size)),
+            limits,
         })
     }
 
@@ -245,8 +250,22 @@ impl Gpu {
         self.pool.borrow_mut().trim();
     }
 
+    /// Bytes one tensor's buffer may hold here: `maxStorageBufferBindingSize`
+    /// (and `maxBufferSize`), unless lowered with [`Gpu::set_max_binding_bytes`].
+    /// Weights larger than this are split into blocks of rows.
+    pub fn max_binding_bytes(&self) -> u64 {
+        self.binding_cap.get()
+    }
+
+    /// Lowers the per-buffer cap (never above the device's limit), so that the
+    /// splitting of large weights can be tested with small ones.
+    pub fn set_max_binding_bytes(&self, bytes: u64) {
+        let device = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        self.binding_cap.set(bytes.clamp(256, device));
+    }
+
     fn check_size(&self, what: impl FnOnce() -> String, bytes: u64) -> Result<()> {
-        let limit = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        let limit = self.binding_cap.get();
         if bytes > limit {
             return Err(Error::LimitExceeded {
                 what: what(),
@@ -263,7 +282,7 @@ impl Gpu {
         self.check_alive()?;
         let bytes = (numel * dtype.size_in_bytes()) as u64;
         self.check_size(|| format!("a tensor of {numel} {} elements", dtype.name()), bytes)?;
-        let cap = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        let cap = self.binding_cap.get();
         let buf = Pool::take(&self.pool, &self.device, pool::bucket(bytes, cap));
         Ok(GpuView { gpu: self.clone(), buf: Rc::new(buf), offset: 0, strides: None })
     }
@@ -456,6 +475,10 @@ impl GpuView {
     }
     pub(crate) fn is_contiguous(&self, shape: &[usize]) -> bool {
         self.offset == 0 && self.strides.as_ref().is_none_or(|s| *s == contiguous_strides(shape))
+    }
+    /// The same buffer seen with another offset and strides (in elements).
+    pub(crate) fn with_layout(&self, offset: usize, strides: Vec<usize>) -> GpuView {
+        GpuView { offset, strides: Some(strides), ..self.clone() }
     }
     /// The same data with the last two dims swapped.
     pub(crate) fn transposed(&self, shape: &[usize]) -> GpuView {

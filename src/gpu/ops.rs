@@ -11,7 +11,7 @@ use crate::ops::{Binary, GemmKernel, Unary};
 use crate::tensor::{numel, DType, Storage, Tensor};
 
 /// Workgroup size of the 1-D elementwise kernels (`override WG`).
-const WG_1D: u32 = 256;
+pub(crate) const WG_1D: u32 = 256;
 /// Workgroup size of the row kernels (softmax, norms); a power of two.
 const WG_ROW: u32 = 64;
 /// The tiled GEMM: `override WG_X, WG_Y`, and its `const TM, TN`.
@@ -21,7 +21,7 @@ const GEMM_TILE: (u32, u32) = (8, 8);
 const GEMV_WG: (u32, u32) = (16, 16);
 const GEMV_TN: u32 = 4;
 
-fn wrap(view: GpuView, shape: Vec<usize>) -> Tensor {
+pub(crate) fn wrap(view: GpuView, shape: Vec<usize>) -> Tensor {
     Tensor { shape, dtype: DType::F32, storage: Storage::Gpu(view) }
 }
 
@@ -30,7 +30,7 @@ pub(crate) fn to_u32(what: &str, v: usize) -> Result<u32> {
 }
 
 /// A grid of `groups` workgroups laid out in 2-D when it passes the per-dimension limit.
-fn grid(gpu: &Gpu, groups: usize) -> Result<[u32; 3]> {
+pub(crate) fn grid(gpu: &Gpu, groups: usize) -> Result<[u32; 3]> {
     let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
     let x = groups.min(max);
     let y = if x == 0 { 0 } else { groups.div_ceil(x) };
@@ -206,6 +206,8 @@ pub(crate) fn unary(a: &GpuView, shape: &[usize], kind: Unary) -> Result<Tensor>
     let (entry, scalar) = match kind {
         Unary::Gelu => ("gelu", 0.0f32),
         Unary::Silu => ("silu", 0.0),
+        Unary::Tanh => ("tanh_", 0.0),
+        Unary::Relu => ("relu", 0.0),
         Unary::Scale(s) => ("scale", s),
     };
     let params = [to_u32("elements", n)?, 1, scalar.to_bits(), 0];

@@ -121,9 +121,19 @@ pub fn module_quantization(config: &serde_json::Value, prefix: &str) -> Option<(
     }
 }
 
+/// Name parts of 2-D weights that stay float: norms, and the position and
+/// token-type tables, which are added to activations, not multiplied.
+const KEEP_FLOAT: [&str; 6] = ["norm", "position_embeddings", "token_type_embeddings", "embed_positions", "wpe.", "rotary"];
+
+/// Whether a float tensor is a linear or embedding weight that gets quantized.
+pub fn quantizable(name: &str, shape: &[usize]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    shape.len() == 2 && shape.iter().all(|&d| d > 0) && name.ends_with(".weight") && !KEEP_FLOAT.iter().any(|k| lower.contains(k))
+}
+
 /// Quantizes a float `[rows, cols]` weight with F16 scales (F32 when a
 /// group's range does not fit F16); an error names the file and tensor.
-pub(crate) fn quantize_weight(file: &str, name: &str, w: &[f32], rows: usize, cols: usize, bits: u32, group: usize) -> Result<QuantizedMatrix> {
+pub fn quantize_weight(file: &str, name: &str, w: &[f32], rows: usize, cols: usize, bits: u32, group: usize) -> Result<QuantizedMatrix> {
     quantize_with(w, rows, cols, bits, group, ScaleDType::F16)
         .or_else(|_| quantize_with(w, rows, cols, bits, group, ScaleDType::F32))
         .map_err(|e| bad(file, Some(name), format!("a weight that {bits}-bit, group-{group} quantization takes"), e.to_string()))

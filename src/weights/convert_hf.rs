@@ -2,7 +2,7 @@
 //! `model.safetensors` or shards with an index; f32/f16/bf16), and writing a
 //! converted folder to disk atomically. Native only.
 
-use super::convert::{quantize_weight, Folder, Options};
+use super::convert::{quantizable, quantize_weight, Folder, Options};
 use super::safetensors::{Dtype, SafeTensors, TensorView};
 use super::safetensors_write::{serialize, Entry};
 use super::shards::{ShardIndex, INDEX_FILE};
@@ -32,16 +32,6 @@ pub const COPIED: [&str; 12] = [
     "config_sentence_transformers.json",
     "1_Pooling/config.json",
 ];
-
-/// Name parts of 2-D weights that stay float: norms, and the position and
-/// token-type tables, which are added to activations, not multiplied.
-const KEEP_FLOAT: [&str; 6] = ["norm", "position_embeddings", "token_type_embeddings", "embed_positions", "wpe.", "rotary"];
-
-/// Whether a float tensor is a linear or embedding weight that gets quantized.
-pub fn quantizable(name: &str, shape: &[usize]) -> bool {
-    let lower = name.to_ascii_lowercase();
-    shape.len() == 2 && shape.iter().all(|&d| d > 0) && name.ends_with(".weight") && !KEEP_FLOAT.iter().any(|k| lower.contains(k))
-}
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::Io { file: path.display().to_string(), message: e.to_string() }

@@ -15,6 +15,7 @@ pub mod quantized;
 pub mod safetensors;
 pub mod safetensors_write;
 pub mod shards;
+pub mod stream;
 
 use crate::error::Error;
 

@@ -1,0 +1,236 @@
+//! The modules models are built from. Each takes its weights from [`Params`]
+//! by checkpoint name and picks its compute by what the file holds: float
+//! weights (f32, or f16 on a GPU with `shader-f16`) or affine-quantized
+//! codes (`config.json`'s `"quantization"`), so a model is written once.
+
+use std::rc::Rc;
+
+use super::params::{widen_tensor, Params, Words};
+use crate::error::{Error, Result};
+use crate::quant::qtensor::{QStorage, QTensor};
+use crate::quant::QuantizedMatrix;
+use crate::tensor::{DType, Device, Storage, Tensor};
+
+/// `"quantization": {"bits", "group_size"}` from `config.json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quantization {
+    pub bits: u32,
+    pub group: usize,
+}
+
+impl Quantization {
+    /// Reads the `"quantization"` object of a config, if there is one.
+    pub fn from_config(file: &str, config: &serde_json::Value) -> Result<Option<Quantization>> {
+        let Some(q) = config.get("quantization") else { return Ok(None) };
+        let field = |k: &str| q.get(k).and_then(serde_json::Value::as_u64);
+        match (field("bits"), field("group_size")) {
+            (Some(bits), Some(group)) => {
+                let q = Quantization { bits: bits as u32, group: group as usize };
+                crate::quant::affine::check_params(1, q.group, q.bits, q.group)
+                    .map_err(|e| crate::weights::bad(file, None, "\"quantization\" with bits 4 or 8 and group_size 32, 64 or 128", e.to_string()))?;
+                Ok(Some(q))
+            }
+            _ => Err(crate::weights::bad(file, None, "\"quantization\": {\"bits\": 4|8, \"group_size\": 32|64|128}", q.to_string())),
+        }
+    }
+}
+
+/// A linear layer `y = x · Wᵀ + b` with `W [out, in]`, possibly split into
+/// blocks of output rows (each one buffer on the GPU).
+pub struct Linear {
+    parts: Vec<Weight>,
+    bias: Option<Tensor>,
+    pub out_features: usize,
+    pub in_features: usize,
+}
+
+enum Weight {
+    /// `Wᵀ` as a `[in, rows]` view of a `[rows, in]` block.
+    Float(Tensor),
+    Quant(QTensor),
+}
+
+/// The quantized matrix `{prefix}.weight/.scales/.biases` of `[rows, cols]`, in row blocks.
+fn quantized_blocks(p: &Params, prefix: &str, rows: usize, cols: usize, q: Quantization, why: &str) -> Result<Vec<(usize, QTensor)>> {
+    let wname = format!("{prefix}.weight");
+    let words_per_row = cols * q.bits as usize / 32;
+    let groups = cols / q.group;
+    if cols % q.group != 0 {
+        return Err(crate::weights::bad("config.json", Some(&wname), format!("in features divisible by the group size {}", q.group), format!("{cols} in features")));
+    }
+    let why_q = format!("{why}, {} bits in groups of {}", q.bits, q.group);
+    let (block_rows, blocks) = p.words(&wname, &[rows, words_per_row], &why_q)?;
+    let gshape = [rows, groups];
+    let mut out = Vec::with_capacity(blocks.len());
+    for (i, words) in blocks.into_iter().enumerate() {
+        let start = i * block_rows;
+        let n = block_rows.min(rows - start);
+        let scales = p.float_rows(&format!("{prefix}.scales"), &gshape, &why_q, start, n)?;
+        let biases = p.float_rows(&format!("{prefix}.biases"), &gshape, &why_q, start, n)?;
+        let storage = match (words, &scales.storage, &biases.storage) {
+            (Words::Cpu(packed), Storage::Cpu(s), Storage::Cpu(b)) => {
+                let m = QuantizedMatrix::from_parts(n, cols, q.bits, q.group, packed.to_vec(), s.flatten_all()?.to_vec1()?, b.flatten_all()?.to_vec1()?)?;
+                QStorage::Cpu(Rc::new(m))
+            }
+            (Words::Gpu(packed), Storage::Gpu(s), Storage::Gpu(b)) => QStorage::Gpu { packed, scales: s.clone(), biases: b.clone() },
+            _ => return Err(Error::InvalidArgument(format!("{prefix}: parts on different devices"))),
+        };
+        out.push((start, QTensor { rows: n, cols, bits: q.bits, group: q.group, storage }));
+    }
+    Ok(out)
+}
+
+impl Linear {
+    /// `{prefix}.weight` `[out, in]` (float, or packed codes with `.scales`
+    /// and `.biases` when `quant` is set and the file holds U32 codes) and,
+    /// when `bias`, `{prefix}.bias` `[out]`. `why` names the config fields
+    /// that imply the shape, for the error when the file disagrees.
+    pub fn load(p: &Params, prefix: &str, out: usize, inp: usize, bias: bool, quant: Option<Quantization>, why: &str) -> Result<Linear> {
+        let wname = format!("{prefix}.weight");
+        let quantized = quant.is_some() && p.contains(&format!("{prefix}.scales"));
+        let parts = match quant {
+            Some(q) if quantized => quantized_blocks(p, prefix, out, inp, q, why)?.into_iter().map(|(_, t)| Weight::Quant(t)).collect(),
+            _ => {
+                let (_, blocks) = p.float_blocks(&wname, &[out, inp], why)?;
+                let mut parts = Vec::with_capacity(blocks.len());
+                for b in blocks {
+                    // CPU matmuls want f32; the GPU reads f16 weights directly.
+                    let b = if matches!(b.storage, Storage::Cpu(_)) { widen_tensor(&b)? } else { b };
+                    parts.push(Weight::Float(b.transpose()?));
+                }
+                parts
+            }
+        };
+        let bias = if bias { Some(p.float(&format!("{prefix}.bias"), &[out], why)?) } else { None };
+        Ok(Linear { parts, bias, out_features: out, in_features: inp })
+    }
+
+    /// `x [.., in] -> [.., out]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut ys = Vec::with_capacity(self.parts.len());
+        for part in &self.parts {
+            ys.push(match part {
+                Weight::Float(wt) => x.matmul(wt)?,
+                Weight::Quant(q) => x.matmul_qt(q)?,
+            });
+        }
+        let y = Tensor::cat_cols(&ys)?;
+        match &self.bias {
+            Some(b) => y.add(b),
+            None => Ok(y),
+        }
+    }
+
+    /// Whether the weight is quantized, and how.
+    pub fn quantization(&self) -> Option<(u32, usize)> {
+        match self.parts.first() {
+            Some(Weight::Quant(q)) => Some((q.bits, q.group)),
+            _ => None,
+        }
+    }
+}
+
+/// An embedding table `[rows, cols]`: float or quantized, possibly in row blocks.
+pub struct Embedding {
+    pub rows: usize,
+    pub cols: usize,
+    table: Table,
+}
+
+enum Table {
+    Float(Vec<(usize, Tensor)>),
+    Quant(Vec<(usize, QTensor)>),
+}
+
+impl Embedding {
+    pub fn load(p: &Params, name_prefix: &str, rows: usize, cols: usize, quant: Option<Quantization>, why: &str) -> Result<Embedding> {
+        let quantized = quant.is_some() && p.contains(&format!("{name_prefix}.scales"));
+        let table = match quant {
+            Some(q) if quantized => Table::Quant(quantized_blocks(p, name_prefix, rows, cols, q, why)?),
+            _ => {
+                let (block_rows, blocks) = p.float_blocks(&format!("{name_prefix}.weight"), &[rows, cols], why)?;
+                let mut out = Vec::with_capacity(blocks.len());
+                for (i, b) in blocks.into_iter().enumerate() {
+                    let b = if matches!(b.storage, Storage::Cpu(_)) { widen_tensor(&b)? } else { b };
+                    out.push((i * block_rows, b));
+                }
+                Table::Float(out)
+            }
+        };
+        Ok(Embedding { rows, cols, table })
+    }
+
+    /// Rows `ids` of the table: `[ids.len(), cols]`, f32.
+    pub fn forward(&self, device: &Device, ids: &[u32]) -> Result<Tensor> {
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= self.rows) {
+            return Err(Error::InvalidArgument(format!("token id {bad} is outside the embedding table's {} rows: the tokenizer does not match the model", self.rows)));
+        }
+        match device {
+            Device::Cpu => self.forward_cpu(ids),
+            Device::Gpu(g) => {
+                use crate::gpu::nn::TableBlock;
+                let mut blocks = Vec::new();
+                match &self.table {
+                    Table::Float(bs) => {
+                        for (begin, t) in bs {
+                            let Storage::Gpu(v) = &t.storage else { return Err(Error::DeviceMismatch { op: "embedding", lhs: "webgpu", rhs: "cpu" }) };
+                            blocks.push((*begin, t.shape[0], TableBlock::Float { table: v, dtype: t.dtype }));
+                        }
+                    }
+                    Table::Quant(bs) => {
+                        for (begin, q) in bs {
+                            let QStorage::Gpu { packed, scales, biases } = &q.storage else {
+                                return Err(Error::DeviceMismatch { op: "embedding", lhs: "webgpu", rhs: "cpu" });
+                            };
+                            blocks.push((*begin, q.rows, TableBlock::Quant { packed, scales, biases, bits: q.bits, group: q.group }));
+                        }
+                    }
+                }
+                crate::gpu::nn::gather(g, ids, self.cols, &blocks)
+            }
+        }
+    }
+
+    fn forward_cpu(&self, ids: &[u32]) -> Result<Tensor> {
+        let mut out = vec![0f32; ids.len() * self.cols];
+        match &self.table {
+            Table::Float(bs) => {
+                let Some((_, Tensor { storage: Storage::Cpu(t), .. })) = bs.first() else {
+                    return Err(Error::DeviceMismatch { op: "embedding", lhs: "cpu", rhs: "webgpu" });
+                };
+                let idx = candle_core::Tensor::from_slice(ids, ids.len(), &candle_core::Device::Cpu)?;
+                let rows = t.index_select(&idx, 0)?;
+                return Ok(Tensor { shape: vec![ids.len(), self.cols], dtype: DType::F32, storage: Storage::Cpu(rows) });
+            }
+            Table::Quant(bs) => {
+                for (row, &id) in out.chunks_mut(self.cols.max(1)).zip(ids) {
+                    let (begin, q) = bs.iter().rev().find(|(b, _)| *b <= id as usize).expect("block 0 starts at row 0");
+                    let QStorage::Cpu(m) = &q.storage else {
+                        return Err(Error::DeviceMismatch { op: "embedding", lhs: "cpu", rhs: "webgpu" });
+                    };
+                    m.dequantize_row(id as usize - begin, row);
+                }
+            }
+        }
+        Tensor::from_f32(&Device::Cpu, &out, &[ids.len(), self.cols])
+    }
+}
+
+/// Layer norm over the last dim with `{prefix}.weight` and `{prefix}.bias`
+/// (old checkpoints: `.gamma` and `.beta`).
+pub struct LayerNorm {
+    gamma: Tensor,
+    beta: Tensor,
+    eps: f32,
+}
+
+impl LayerNorm {
+    pub fn load(p: &Params, prefix: &str, cols: usize, eps: f32, why: &str) -> Result<LayerNorm> {
+        let (g, b) = if p.contains(&format!("{prefix}.gamma")) { ("gamma", "beta") } else { ("weight", "bias") };
+        Ok(LayerNorm { gamma: p.float(&format!("{prefix}.{g}"), &[cols], why)?, beta: p.float(&format!("{prefix}.{b}"), &[cols], why)?, eps })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.layer_norm(&self.gamma, &self.beta, self.eps)
+    }
+}

@@ -1,0 +1,78 @@
+//! Tokenization with Hugging Face's `tokenizer.json` (the `tokenizers` crate,
+//! no C code). Padding and truncation settings in the file are switched off:
+//! webfm pads batches itself and truncates to the model's positions.
+
+use crate::error::{Error, Result};
+use tokenizers::{PostProcessor, TruncationDirection};
+
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+}
+
+/// One text's tokens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Encoded {
+    pub ids: Vec<u32>,
+    pub type_ids: Vec<u32>,
+    /// Whether tokens were dropped to fit the maximum length.
+    pub truncated: bool,
+}
+
+impl Tokenizer {
+    pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Tokenizer> {
+        let mut inner = tokenizers::Tokenizer::from_bytes(bytes)
+            .map_err(|e| Error::Format { file: file.into(), tensor: None, expected: "a Hugging Face tokenizer.json".into(), found: e.to_string() })?;
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(|e| Error::InvalidArgument(format!("{file}: cannot switch truncation off: {e}")))?;
+        Ok(Tokenizer { inner })
+    }
+
+    /// Tokens in the vocabulary, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// The largest id the tokenizer can produce, plus one.
+    pub fn id_bound(&self) -> usize {
+        let vocab = self.inner.get_vocab(true);
+        vocab.values().map(|&i| i as usize + 1).max().unwrap_or(0)
+    }
+
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// Encodes `text` with the special tokens of the file's post-processor.
+    /// With `max_len`, longer results are truncated to it (special tokens
+    /// kept) and marked; without, they are returned whole.
+    pub fn encode(&self, text: &str, max_len: Option<usize>) -> Result<Encoded> {
+        let err = |e: tokenizers::Error| Error::InvalidArgument(format!("tokenizer: {e}"));
+        let mut e = self.inner.encode(text, false).map_err(err)?;
+        let special = self.inner.get_post_processor().map(|p| p.added_tokens(false)).unwrap_or(0);
+        let truncated = max_len.is_some_and(|max| e.len() + special > max);
+        if let (true, Some(max)) = (truncated, max_len) {
+            if max <= special {
+                return Err(Error::InvalidArgument(format!("tokenizer: a maximum of {max} tokens leaves no room besides the {special} special tokens")));
+            }
+            e.truncate(max - special, 0, TruncationDirection::Right);
+        }
+        let e = self.inner.post_process(e, None, true).map_err(err)?;
+        Ok(Encoded { ids: e.get_ids().to_vec(), type_ids: e.get_type_ids().to_vec(), truncated })
+    }
+
+    /// Encodes a text pair (`[CLS] a [SEP] b [SEP]` for BERT, type ids 0 then
+    /// 1). Pairs are not truncated: longer than `max_len` is an error.
+    pub fn encode_pair(&self, a: &str, b: &str, max_len: Option<usize>) -> Result<Encoded> {
+        let e = self.inner.encode((a, b), true).map_err(|e| Error::InvalidArgument(format!("tokenizer: {e}")))?;
+        if let Some(max) = max_len.filter(|&m| e.len() > m) {
+            return Err(Error::InvalidArgument(format!("the text pair has {} tokens, more than the {max} this model takes", e.len())));
+        }
+        Ok(Encoded { ids: e.get_ids().to_vec(), type_ids: e.get_type_ids().to_vec(), truncated: false })
+    }
+
+    pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
+        self.inner.decode(ids, skip_special).map_err(|e| Error::InvalidArgument(format!("tokenizer: {e}")))
+    }
+}
