@@ -8,6 +8,8 @@
 //   /pkg/*            -> pkg/            (wasm-bindgen output + JS wrapper)
 //   /bench/*          -> bench/
 //   /tests/browser/*  -> tests/browser/
+//   /tests/models/*   -> tests/models/   (tiny committed test models)
+//   /models/*         -> .cache/models/  (the default models scripts/prepare-models.sh makes)
 //   everything else   -> www/            (index.html for directories)
 //
 // Also importable: `startServer({ port, host })` (port 0 = random) resolves to
@@ -25,6 +27,8 @@ const MOUNTS = [
   ["/pkg/", "pkg"],
   ["/bench/", "bench"],
   ["/tests/browser/", join("tests", "browser")],
+  ["/tests/models/", join("tests", "models")],
+  ["/models/", join(".cache", "models")],
   ["/", "www"],
 ];
 

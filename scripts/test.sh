@@ -18,17 +18,20 @@ fi
 stage() { printf '\n==== %s ====\n' "$*"; }
 start=$SECONDS
 
-stage "1/4 setup (scripts/setup.sh)"
+stage "1/5 setup (scripts/setup.sh)"
 scripts/setup.sh
 
-stage "2/4 wasm build (scripts/build.sh)"
+stage "2/5 wasm build (scripts/build.sh)"
 scripts/build.sh
 
-stage "3/4 native tests (cargo test)"
+stage "3/5 native tests (cargo test)"
 # The set-up fetched the real models: tests that use them must not skip.
 WEBFM_REQUIRE_MODELS=1 cargo test
 
-stage "4/4 browser tests (node --test tests/browser/)"
+stage "4/5 default models (scripts/prepare-models.sh)"
+scripts/prepare-models.sh
+
+stage "5/5 browser tests (node --test tests/browser/)"
 node --test --test-concurrency=1 tests/browser/
 
 stage "all passed in $((SECONDS - start)) s"

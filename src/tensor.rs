@@ -145,6 +145,13 @@ impl Tensor {
         }
     }
 
+    /// A GPU tensor from little-endian `bytes` of `dtype` (f16 needs `shader-f16`).
+    pub(crate) fn from_gpu_bytes(g: &Rc<Gpu>, bytes: &[u8], dtype: DType, shape: &[usize]) -> Result<Tensor> {
+        check_len(bytes.len() / dtype.size_in_bytes(), shape)?;
+        let view = g.upload(bytes, dtype, numel(shape))?;
+        Ok(Tensor { shape: shape.to_vec(), dtype, storage: Storage::Gpu(view) })
+    }
+
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }

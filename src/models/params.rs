@@ -107,15 +107,15 @@ impl Params {
         let param = match info.dtype {
             Dtype::F32 | Dtype::F16 | Dtype::BF16 => self.floats(info, bytes)?,
             Dtype::U32 => {
-                let words: Vec<u32> = bytemuck::pod_collect_to_vec(bytes);
-                let (block_rows, chunks) = self.row_blocks(&shape, 4);
+                let (block_rows, _) = self.row_blocks(&shape, 4);
                 let blocks = match &self.device {
-                    Device::Cpu => vec![Words::Cpu(Rc::new(words))],
+                    Device::Cpu => vec![Words::Cpu(Rc::new(bytemuck::pod_collect_to_vec(bytes)))],
                     Device::Gpu(g) => {
-                        let per = block_rows * shape[1..].iter().product::<usize>();
-                        let mut out = Vec::with_capacity(chunks);
-                        for c in words.chunks(per.max(1)) {
-                            out.push(Words::Gpu(g.upload(bytemuck::cast_slice(c), DType::F32, c.len())?));
+                        // Straight from the file's bytes: no second copy in wasm memory.
+                        let per = block_rows * shape[1..].iter().product::<usize>() * 4;
+                        let mut out = Vec::new();
+                        for c in bytes.chunks(per.max(4)) {
+                            out.push(Words::Gpu(g.upload(c, DType::F32, c.len() / 4)?));
                         }
                         out
                     }
@@ -168,10 +168,19 @@ impl Params {
         let row_len = shape.iter().skip(1).product::<usize>().max(1);
         let per = block_rows * row_len;
         let mut blocks = Vec::new();
-        if keep_f16 {
-            let halves: Vec<half::f16> = bytemuck::pod_collect_to_vec(bytes);
-            for c in halves.chunks(per.max(1)) {
-                blocks.push(Tensor::from_f16(&self.device, c, &block_shape(&shape, c.len() / row_len))?);
+        let direct = match (&self.device, info.dtype) {
+            (Device::Gpu(g), Dtype::F32) => Some((g, DType::F32)),
+            (Device::Gpu(g), Dtype::F16) if keep_f16 => Some((g, DType::F16)),
+            _ => None,
+        };
+        if let Some((g, dtype)) = direct {
+            // Straight from the file's bytes: no second copy in wasm memory.
+            for c in bytes.chunks((per * size).max(size)) {
+                let n = c.len() / size;
+                blocks.push(Tensor::from_gpu_bytes(g, c, dtype, &block_shape(&shape, n / row_len))?);
+            }
+            if blocks.is_empty() {
+                blocks.push(Tensor::from_gpu_bytes(g, &[], dtype, &shape)?);
             }
         } else {
             let wide = widen(info.dtype, bytes);

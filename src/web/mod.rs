@@ -1,6 +1,9 @@
 //! The wasm-bindgen API: thin and async. Values cross as typed arrays and
 //! plain objects; every failure becomes a JS `Error` with a readable message.
 
+mod fetch;
+mod model;
+
 use std::str::FromStr;
 
 use js_sys::{Array, Float32Array};

@@ -1,0 +1,433 @@
+//! `Model`: load an encoder folder (URLs, Responses or bytes), then embed,
+//! classify, zero-shot classify and compare texts. Weights stream from the
+//! network into device memory tensor by tensor.
+
+use std::rc::Rc;
+
+use js_sys::{Array, Float32Array, Function, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::fetch::{fetch, Body};
+use super::{js_err, to_js};
+use crate::error::{Error, Result};
+use crate::models::bert::{cosine, Bert, EncodeOptions, LabelScore, Pooling};
+use crate::models::files::{ModelFiles, WeightsLoader, OPTIONAL};
+use crate::models::nn::Quantization;
+use crate::models::params::Params;
+use crate::tensor::{Device, DeviceRequest};
+use crate::weights::shards::{ShardIndex, INDEX_FILE};
+
+/// Texts per forward pass inside `embed`.
+const EMBED_BATCH: usize = 16;
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    Reflect::get(v, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn opt_str(v: &JsValue, key: &str) -> Option<String> {
+    get(v, key).as_string()
+}
+
+fn opt_num(v: &JsValue, key: &str) -> Option<f64> {
+    get(v, key).as_f64()
+}
+
+fn opt_bool(v: &JsValue, key: &str) -> Option<bool> {
+    get(v, key).as_bool()
+}
+
+/// `wasm32` linear memory in bytes (it only grows, so this is the peak).
+fn wasm_memory_bytes() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    return core::arch::wasm32::memory_size(0) as u64 * 65536;
+    #[cfg(not(target_arch = "wasm32"))]
+    0
+}
+
+/// What loading measured, for `info()` and `loadWeights`.
+#[derive(Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LoadStats {
+    files: Vec<String>,
+    tensors: usize,
+    bytes: u64,
+    /// The most bytes of a weights file held in wasm memory at once.
+    peak_buffered_bytes: u64,
+    /// wasm linear memory after loading (it never shrinks: the high-water mark).
+    wasm_memory_bytes: u64,
+    gpu_bytes: u64,
+    millis: f64,
+}
+
+struct Progress {
+    callback: Option<Function>,
+}
+
+impl Progress {
+    fn report(&self, file: &str, loaded: u64, total: Option<u64>) {
+        if let Some(f) = &self.callback {
+            let o = js_sys::Object::new();
+            let _ = Reflect::set(&o, &"file".into(), &file.into());
+            let _ = Reflect::set(&o, &"loaded".into(), &(loaded as f64).into());
+            let _ = Reflect::set(&o, &"total".into(), &total.map_or(JsValue::UNDEFINED, |t| (t as f64).into()));
+            let _ = f.call1(&JsValue::NULL, &o);
+        }
+    }
+}
+
+/// A folder URL (`"/models/minilm/"`) or `{config, tokenizer, weights, ...}`.
+enum Source {
+    Folder(String),
+    Files(JsValue),
+}
+
+impl Source {
+    fn of(v: &JsValue) -> Result<Source> {
+        if let Some(s) = v.as_string() {
+            let base = if s.ends_with('/') { s } else { format!("{s}/") };
+            return Ok(Source::Folder(base));
+        }
+        if v.is_object() && !get(v, "config").is_undefined() {
+            return Ok(Source::Files(v.clone()));
+        }
+        Err(Error::InvalidArgument("Model.load: expected a folder URL or { config, tokenizer, weights }".into()))
+    }
+
+    /// A small file by its name in the folder; `None` when absent (404 or not given).
+    async fn small(&self, name: &str, required: bool) -> Result<Option<Vec<u8>>> {
+        let got = match self {
+            Source::Folder(base) => match fetch(&format!("{base}{name}")).await? {
+                Some(resp) => Some(Body::of_response(name, &resp)?.read_all(name).await?),
+                None => None,
+            },
+            Source::Files(o) => {
+                let key = match name {
+                    "config.json" => "config",
+                    "tokenizer.json" => "tokenizer",
+                    "1_Pooling/config.json" => "pooling",
+                    "sentence_bert_config.json" => "sentenceConfig",
+                    "modules.json" => "modules",
+                    other => other,
+                };
+                let v = get(o, key);
+                if v.is_undefined() || v.is_null() {
+                    None
+                } else {
+                    // A plain object (already-parsed JSON) is accepted for the JSON files.
+                    if v.is_object() && !v.is_instance_of::<js_sys::Uint8Array>() && !v.is_instance_of::<js_sys::ArrayBuffer>() && get(&v, "body").is_undefined() && name.ends_with(".json") {
+                        let s = js_sys::JSON::stringify(&v).map_err(|_| Error::InvalidArgument(format!("{name}: not JSON-serialisable")))?;
+                        Some(String::from(s).into_bytes())
+                    } else {
+                        Some(Body::open(name, &v).await?.read_all(name).await?)
+                    }
+                }
+            }
+        };
+        match got {
+            None if required => Err(Error::Io { file: name.into(), message: format!("the model has no {name}") }),
+            other => Ok(other),
+        }
+    }
+
+    async fn files(&self) -> Result<ModelFiles> {
+        let mut files = ModelFiles {
+            config: self.small("config.json", true).await?.unwrap_or_default(),
+            tokenizer: self.small("tokenizer.json", true).await?.unwrap_or_default(),
+            ..Default::default()
+        };
+        for name in OPTIONAL {
+            if let Some(b) = self.small(name, false).await? {
+                files.extra.insert(name.to_string(), b);
+            }
+        }
+        Ok(files)
+    }
+
+    /// The weight files as (name, body), opened lazily one by one.
+    async fn weight_sources(&self) -> Result<Vec<(String, JsValue)>> {
+        match self {
+            Source::Folder(base) => {
+                if let Some(resp) = fetch(&format!("{base}model.safetensors")).await? {
+                    return Ok(vec![("model.safetensors".into(), resp)]);
+                }
+                let index = fetch(&format!("{base}{INDEX_FILE}")).await?.ok_or_else(|| Error::Io {
+                    file: format!("{base}model.safetensors"),
+                    message: format!("HTTP 404, and no {INDEX_FILE} either"),
+                })?;
+                let bytes = Body::of_response(INDEX_FILE, &index)?.read_all(INDEX_FILE).await?;
+                let idx = ShardIndex::parse(INDEX_FILE, &bytes)?;
+                Ok(idx.shards().into_iter().map(|s| (s.to_string(), JsValue::from(format!("{base}{s}")))).collect())
+            }
+            Source::Files(o) => {
+                let w = get(o, "weights");
+                if w.is_undefined() || w.is_null() {
+                    return Err(Error::Io { file: "model.safetensors".into(), message: "no weights given".into() });
+                }
+                let list: Vec<JsValue> = if Array::is_array(&w) { Array::from(&w).iter().collect() } else { vec![w] };
+                Ok(list
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (v.as_string().map(|s| s.rsplit('/').next().unwrap_or(&s).to_string()).unwrap_or_else(|| format!("weights[{i}]")), v))
+                    .collect())
+            }
+        }
+    }
+}
+
+/// Streams every weights file into `params`.
+async fn load_weights(source: &Source, params: &mut Params, progress: &Progress) -> Result<LoadStats> {
+    let mut stats = LoadStats::default();
+    for (name, src) in source.weight_sources().await? {
+        let mut body = if src.as_string().is_some() || src.is_instance_of::<js_sys::Uint8Array>() || src.is_instance_of::<js_sys::ArrayBuffer>() {
+            Body::open(&name, &src).await?
+        } else {
+            Body::of_response(&name, &src)?
+        };
+        let total = body.total();
+        let mut loader = WeightsLoader::new(&name, params);
+        progress.report(&name, 0, total);
+        while let Some(chunk) = body.next(&name).await? {
+            loader.push(&chunk)?;
+            progress.report(&name, loader.received(), total);
+        }
+        let (_, peak) = loader.finish()?;
+        stats.peak_buffered_bytes = stats.peak_buffered_bytes.max(peak as u64);
+        stats.files.push(name);
+    }
+    stats.tensors = params.len();
+    stats.bytes = params.bytes_loaded();
+    stats.wasm_memory_bytes = wasm_memory_bytes();
+    if let Device::Gpu(g) = params.device() {
+        stats.gpu_bytes = g.live_bytes();
+    }
+    Ok(stats)
+}
+
+struct Options {
+    device: DeviceRequest,
+    quantize: Option<Quantization>,
+    progress: Progress,
+}
+
+fn options(v: &JsValue) -> Result<Options> {
+    let device = match opt_str(v, "device") {
+        Some(d) => d.parse()?,
+        None => DeviceRequest::Auto,
+    };
+    let quantize = match opt_num(v, "bits") {
+        Some(bits) => {
+            let q = Quantization { bits: bits as u32, group: opt_num(v, "group").unwrap_or(64.0) as usize };
+            crate::quant::affine::check_params(1, q.group, q.bits, q.group)?;
+            Some(q)
+        }
+        None => None,
+    };
+    let callback = get(v, "onProgress").dyn_into::<Function>().ok();
+    Ok(Options { device, quantize, progress: Progress { callback } })
+}
+
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+/// An encoder model (BERT, MiniLM, DistilBERT) on one device.
+#[wasm_bindgen]
+pub struct Model {
+    inner: Rc<Bert>,
+    stats: LoadStats,
+}
+
+fn encode_options(v: &JsValue) -> EncodeOptions {
+    EncodeOptions { truncate: opt_bool(v, "truncate").unwrap_or(true), max_tokens: opt_num(v, "maxTokens").map(|n| n as usize) }
+}
+
+fn labels_js(ls: &[LabelScore]) -> JsValue {
+    ls.iter()
+        .map(|l| {
+            let o = js_sys::Object::new();
+            let _ = Reflect::set(&o, &"label".into(), &l.label.as_str().into());
+            let _ = Reflect::set(&o, &"score".into(), &(l.score as f64).into());
+            JsValue::from(o)
+        })
+        .collect::<Array>()
+        .into()
+}
+
+fn strings(v: &JsValue, what: &str) -> Result<(Vec<String>, bool)> {
+    if let Some(s) = v.as_string() {
+        return Ok((vec![s], true));
+    }
+    if Array::is_array(v) {
+        let list = Array::from(v).iter().map(|x| x.as_string().ok_or_else(|| Error::InvalidArgument(format!("{what}: every item must be a string")))).collect::<Result<Vec<_>>>()?;
+        return Ok((list, false));
+    }
+    Err(Error::InvalidArgument(format!("{what}: expected a string or an array of strings")))
+}
+
+fn promise<F>(f: F) -> js_sys::Promise
+where
+    F: std::future::Future<Output = Result<JsValue>> + 'static,
+{
+    future_to_promise(async move { f.await.map_err(|e| JsValue::from(js_err(e))) })
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// Loads an encoder: `source` is a folder URL or `{config, tokenizer,
+    /// weights, pooling?, sentenceConfig?, modules?}` (URLs, Responses,
+    /// ArrayBuffers, Uint8Arrays; `weights` may be a list of shards).
+    /// Options: `device` ("auto" | "webgpu" | "cpu"), `bits`/`group` (quantize
+    /// float weights on load), `onProgress({file, loaded, total})`.
+    pub async fn load(source: JsValue, options_: JsValue) -> std::result::Result<Model, JsError> {
+        let t0 = now();
+        let opt = options(&options_).map_err(js_err)?;
+        let source = Source::of(&source).map_err(js_err)?;
+        let files = source.files().await.map_err(js_err)?;
+        // Check config and tokenizer before any weight byte is fetched.
+        crate::models::bert::BertConfig::parse(&files.config_json().map_err(js_err)?).map_err(js_err)?;
+        let device = Device::new(opt.device).await.map_err(js_err)?;
+        let mut params = Params::new(&device);
+        if let Some(q) = opt.quantize {
+            params.quantize_on_load(q);
+        }
+        let result = async {
+            let mut stats = load_weights(&source, &mut params, &opt.progress).await?;
+            let bert = Bert::new(&files, &params)?;
+            stats.millis = now() - t0;
+            Ok::<_, Error>((bert, stats))
+        }
+        .await;
+        drop(params);
+        match result {
+            Ok((bert, stats)) => Ok(Model { inner: Rc::new(bert), stats }),
+            Err(e) => {
+                if let Device::Gpu(g) = &device {
+                    g.destroy();
+                }
+                Err(js_err(e))
+            }
+        }
+    }
+
+    /// Sentence embeddings: a `Float32Array` for a string, an array of them
+    /// for an array. Options: `normalize`, `pooling` ("mean" | "cls"),
+    /// `truncate` (default true), `maxTokens`.
+    pub fn embed(&self, texts: JsValue, options: JsValue) -> js_sys::Promise {
+        let m = self.inner.clone();
+        promise(async move {
+            let (texts, single) = strings(&texts, "embed")?;
+            let pooling = opt_str(&options, "pooling").map(|p| p.parse::<Pooling>()).transpose()?;
+            let normalize = opt_bool(&options, "normalize");
+            let eo = encode_options(&options);
+            let out = Array::new();
+            for chunk in texts.chunks(EMBED_BATCH) {
+                let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                for e in m.embed(&refs, pooling, normalize, eo).await? {
+                    out.push(&Float32Array::from(e.embedding.as_slice()));
+                }
+            }
+            Ok(if single { out.get(0) } else { out.into() })
+        })
+    }
+
+    /// Labels with softmax scores, best first: `[{label, score}]` for a
+    /// string, an array of those for an array. Options: `topK`.
+    pub fn classify(&self, texts: JsValue, options: JsValue) -> js_sys::Promise {
+        let m = self.inner.clone();
+        promise(async move {
+            let (texts, single) = strings(&texts, "classify")?;
+            let top_k = opt_num(&options, "topK").map(|k| k as usize);
+            let out = Array::new();
+            for chunk in texts.chunks(EMBED_BATCH) {
+                let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                for r in m.classify(&refs, top_k, encode_options(&options)).await? {
+                    out.push(&labels_js(&r));
+                }
+            }
+            Ok(if single { out.get(0) } else { out.into() })
+        })
+    }
+
+    /// Zero-shot classification by embedding similarity between `text` and
+    /// each label put into `template` (default "This text is about {}.").
+    #[wasm_bindgen(js_name = zeroShot)]
+    pub fn zero_shot(&self, text: String, labels: Vec<String>, options: JsValue) -> js_sys::Promise {
+        let m = self.inner.clone();
+        promise(async move {
+            let template = opt_str(&options, "template").unwrap_or_else(|| "This text is about {}.".into());
+            let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+            let r = m.zero_shot(&text, &refs, &template, encode_options(&options)).await?;
+            Ok(labels_js(&r))
+        })
+    }
+
+    /// Cosine similarity of two texts' embeddings.
+    pub fn similarity(&self, a: String, b: String) -> js_sys::Promise {
+        let m = self.inner.clone();
+        promise(async move {
+            let e = m.embed(&[a.as_str(), b.as_str()], None, None, EncodeOptions::default()).await?;
+            Ok((cosine(&e[0].embedding, &e[1].embedding) as f64).into())
+        })
+    }
+
+    /// Token ids the model would see: `{ids, truncated}`.
+    pub fn tokenize(&self, text: String, options: JsValue) -> std::result::Result<JsValue, JsError> {
+        let e = self.inner.encode(&text, encode_options(&options)).map_err(js_err)?;
+        to_js(&serde_json::json!({ "ids": e.ids, "truncated": e.truncated }))
+    }
+
+    /// The architecture, device, sizes, head, and what loading measured.
+    pub fn info(&self) -> std::result::Result<JsValue, JsError> {
+        let m = &self.inner;
+        let c = &m.config;
+        to_js(&serde_json::json!({
+            "arch": format!("{:?}", c.arch),
+            "device": m.device().describe(),
+            "deviceKind": m.device().kind(),
+            "hidden": c.hidden,
+            "layers": c.layers,
+            "heads": c.heads,
+            "vocab": c.vocab,
+            "maxTokens": m.max_tokens,
+            "pooling": format!("{:?}", m.pooling).to_lowercase(),
+            "normalize": m.normalize,
+            "labels": c.labels,
+            "classifier": m.has_classifier(),
+            "quantization": c.quant.map(|q| serde_json::json!({"bits": q.bits, "group": q.group})),
+            "load": self.stats,
+        }))
+    }
+
+    /// Frees the model's GPU memory now; later calls fail.
+    pub fn dispose(&self) {
+        if let Device::Gpu(g) = self.inner.device() {
+            g.destroy();
+        }
+    }
+}
+
+/// Streams the weights of a folder (or `{weights}`) onto a device and frees
+/// them again, reporting tensors, bytes, the most weight bytes held in wasm
+/// memory at once, wasm memory after loading, GPU bytes and time. For any
+/// model family, including ones `Model` cannot run yet (a diagnostic, and
+/// the measure of streaming).
+#[wasm_bindgen(js_name = loadWeights)]
+pub async fn load_weights_js(source: JsValue, options_: JsValue) -> std::result::Result<JsValue, JsError> {
+    let t0 = now();
+    let opt = options(&options_).map_err(js_err)?;
+    let source = Source::of(&source).map_err(js_err)?;
+    let device = Device::new(opt.device).await.map_err(js_err)?;
+    let mut params = Params::new(&device);
+    let r = load_weights(&source, &mut params, &opt.progress).await;
+    let sync = device.sync().await;
+    drop(params);
+    if let Device::Gpu(g) = &device {
+        g.destroy();
+    }
+    let mut stats = r.map_err(js_err)?;
+    sync.map_err(js_err)?;
+    stats.millis = now() - t0;
+    to_js(&stats)
+}
