@@ -18,7 +18,15 @@ fn wrap(t: CTensor) -> Result<Tensor> {
 /// `[B.., M, K] x [B.., K, N]` (shapes checked by the caller).
 pub(crate) fn matmul(a: &CTensor, b: &CTensor, out: Vec<usize>) -> Result<Tensor> {
     let b = if b.dtype() == CDType::F32 { b.clone() } else { b.to_dtype(CDType::F32)? };
-    let c = a.broadcast_matmul(&b)?;
+    // A shared rank-2 right side (a linear layer's weight, often a transposed
+    // view): fold the batch dims of `a` into its rows instead of broadcasting,
+    // which would copy the weight on every call.
+    let c = if b.rank() == 2 && a.rank() > 2 && a.is_contiguous() {
+        let k = a.dims()[a.rank() - 1];
+        a.reshape((a.elem_count() / k.max(1), k))?.matmul(&b)?.reshape(out.as_slice())?
+    } else {
+        a.broadcast_matmul(&b)?
+    };
     debug_assert_eq!(c.dims(), out.as_slice());
     wrap(c)
 }

@@ -25,16 +25,9 @@ export const MODEL_ROOT = "/models/";
 export const MODEL_ID = "onnx-minilm";
 export const MODEL_BASE = `${MODEL_ROOT}${MODEL_ID}/`;
 
-/** Engines by name. Add webfm here; run.mjs skips a slot whose module is missing. */
+/** Engines by name; run.mjs skips one whose module is missing. */
 export const ENGINES = {
   "transformers.js": () => import("./engine-transformersjs.mjs"),
-  // SLOT (not written yet): bench/encoder/engine-webfm.mjs, default export as above, e.g.
-  //   load: `import init, { Model } from "/pkg/webfm.js"; await init();
-  //          const [config, tokenizer, weights] = fetch MODEL_BASE + config.json / tokenizer.json
-  //          / model.safetensors; m = await Model.load({ config, tokenizer, weights },
-  //          { device: device === "wasm" ? "cpu" : "webgpu" /* dtype "q8" -> 8-bit weights */ })`
-  //   embed: `m.embed(texts, { normalize: true })`   dispose: `m.dispose()`
-  // Use MODEL_BASE's tokenizer.json (padding off, truncation 256), as transformers.js does.
   webfm: () => import("./engine-webfm.mjs"),
 };
 

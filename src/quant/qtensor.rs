@@ -54,6 +54,18 @@ impl QTensor {
     }
 }
 
+/// From this many rows of x on, a quantized matmul on the CPU dequantizes
+/// the weight into a temporary f32 matrix and runs candle's GEMM; one row (the
+/// decode case) takes the fused group-wise loop. Measured on MiniLM 8-bit in
+/// Chromium (bench/encoder): the fused loop made an 8-token sentence 92 ms,
+/// dequantize + GEMM is what the f32 path costs plus one pass over the codes.
+pub(crate) const DEQUANT_ROWS: usize = 2;
+/// The same switch on the GPU: below it the fused `qgemv`/`qgemm` kernels read
+/// the codes directly (no temporary [N, K]); from it on, a dequantizing
+/// gather and the f32 GEMM (MiniLM 8-bit batch on SwiftShader: 25.5 s fused,
+/// 16.2 s this way).
+pub(crate) const GPU_DEQUANT_ROWS: usize = 16;
+
 impl Tensor {
     /// `x [.., R, K] · Wᵀ -> [.., R, N]` for a quantized `W [N, K]` (a linear layer).
     pub fn matmul_qt(&self, w: &QTensor) -> Result<Tensor> {
@@ -68,6 +80,13 @@ impl Tensor {
         *out_shape.last_mut().expect("checked non-empty") = w.rows;
         let rows = numel(&self.shape) / k.max(1);
         match (&self.storage, &w.storage) {
+            (Storage::Cpu(x), QStorage::Cpu(m)) if rows >= DEQUANT_ROWS => {
+                // Many rows: dequantizing once (N·K) is cheap next to the GEMM (R·N·K),
+                // and candle's GEMM is far faster than the group-wise loop.
+                let w = candle_core::Tensor::from_vec(crate::quant::dequantize(m), (w.rows, w.cols), &candle_core::Device::Cpu)?;
+                let y = x.reshape((rows, k))?.matmul(&w.t()?)?.reshape(out_shape.as_slice())?;
+                Ok(Tensor { shape: out_shape, dtype: DType::F32, storage: Storage::Cpu(y) })
+            }
             (Storage::Cpu(x), QStorage::Cpu(m)) => {
                 let xs = x.flatten_all()?.to_vec1::<f32>()?;
                 let y = matmul_qt_cpu(&xs, rows, m);
