@@ -30,35 +30,39 @@ struct Params {
 override WG: u32 = 256u;
 override BITS: u32 = 4u;
 
-@compute @workgroup_size(WG)
-fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+// Output element i: its column, and the table row it reads in this block
+// (`hit` false when the id lies in another block, or i is past the end).
+struct Pick {
+    row: u32,
+    c: u32,
+    hit: bool,
+}
+
+fn pick(gid: vec3<u32>, groups: vec3<u32>) -> Pick {
     let i = gid.x + gid.y * groups.x * WG;
     if (i >= p.n) {
-        return;
+        return Pick(0u, 0u, false);
     }
-    let t = i / p.cols;
-    let c = i % p.cols;
-    let id = ids[t];
-    if (id >= p.begin && id - p.begin < p.rows) {
-        out[i] = f32(table[(id - p.begin) * p.cols + c]);
+    let id = ids[i / p.cols];
+    return Pick(id - p.begin, i % p.cols, id >= p.begin && id - p.begin < p.rows);
+}
+
+@compute @workgroup_size(WG)
+fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let at = pick(gid, groups);
+    if (at.hit) {
+        out[gid.x + gid.y * groups.x * WG] = f32(table[at.row * p.cols + at.c]);
     }
 }
 
 @compute @workgroup_size(WG)
 fn gather_q(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * WG;
-    if (i >= p.n) {
-        return;
-    }
-    let t = i / p.cols;
-    let c = i % p.cols;
-    let id = ids[t];
-    if (id >= p.begin && id - p.begin < p.rows) {
-        let row = id - p.begin;
+    let at = pick(gid, groups);
+    if (at.hit) {
         let per_word = 32u / BITS;
-        let word = packed[row * (p.cols / per_word) + c / per_word];
-        let code = (word >> ((c % per_word) * BITS)) & ((1u << BITS) - 1u);
-        let g = row * (p.cols / p.group) + c / p.group;
-        out[i] = scales[g] * f32(code) + biases[g];
+        let word = packed[at.row * (p.cols / per_word) + at.c / per_word];
+        let code = (word >> ((at.c % per_word) * BITS)) & ((1u << BITS) - 1u);
+        let g = at.row * (p.cols / p.group) + at.c / p.group;
+        out[gid.x + gid.y * groups.x * WG] = scales[g] * f32(code) + biases[g];
     }
 }

@@ -100,3 +100,22 @@ export async function launch({ webgpu = true, quiet = false, viewport = { width:
   context.firstPage = async () => context.pages()[0] ?? (await context.newPage());
   return context;
 }
+
+/**
+ * Open tests/browser/ops.html (it loads the built package as `window.webfm`)
+ * in `page` (default: the context's first tab) and wait until the wasm has
+ * loaded; a missing or broken pkg/ fails with a readable reason.
+ */
+export async function openTestPage(browser, server, { page = null, timeout = 10 * 60_000 } = {}) {
+  page = page ?? (await browser.firstPage());
+  page.setDefaultTimeout(timeout);
+  await page.goto(new URL("tests/browser/ops.html", server.url).href);
+  await page.evaluate(async () => {
+    try {
+      await window.webfmReady;
+    } catch (e) {
+      throw new Error(`loading /pkg/webfm.js failed (run scripts/build.sh): ${e?.message ?? e}`);
+    }
+  });
+  return page;
+}

@@ -15,7 +15,7 @@ import { readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "../../scripts/serve.mjs";
-import { launch } from "./chromium.mjs";
+import { launch, openTestPage } from "./chromium.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const MINUTE = 60_000;
@@ -29,26 +29,12 @@ const cosine = (a, b) => {
 };
 const maxAbs = (a, b) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
 
-async function openPage(browser, server) {
-  const page = await browser.firstPage();
-  page.setDefaultTimeout(10 * MINUTE);
-  await page.goto(new URL("tests/browser/ops.html", server.url).href);
-  await page.evaluate(async () => {
-    try {
-      await window.webfmReady;
-    } catch (e) {
-      throw new Error(`loading /pkg/webfm.js failed (run scripts/build.sh): ${e?.message ?? e}`);
-    }
-  });
-  return page;
-}
-
 describe("encoders in Chromium", { timeout: 40 * MINUTE }, () => {
   let server, browser, page;
   before(async () => {
     server = await startServer({ port: 0 });
     browser = await launch({ webgpu: true });
-    page = await openPage(browser, server);
+    page = await openTestPage(browser, server);
   }, { timeout: 3 * MINUTE });
   after(async () => {
     await browser?.close();
@@ -161,13 +147,8 @@ describe("encoders in Chromium", { timeout: 40 * MINUTE }, () => {
   test("the converted SmolLM2 streams onto the GPU without holding the file in wasm memory", { timeout: 10 * MINUTE }, async () => {
     const file = statSync(join(ROOT, ".cache", "models", "smollm2", "model.safetensors")).size;
     // A fresh page: wasm memory only grows, so earlier tests' models would count.
-    const fresh = await browser.newPage();
-    fresh.setDefaultTimeout(10 * MINUTE);
-    await fresh.goto(new URL("tests/browser/ops.html", server.url).href);
-    const r = await fresh.evaluate(async () => {
-      await window.webfmReady;
-      return { s: await window.webfm.loadWeights("/models/smollm2/", { device: "webgpu" }) };
-    });
+    const fresh = await openTestPage(browser, server, { page: await browser.newPage() });
+    const r = await fresh.evaluate(async () => ({ s: await window.webfm.loadWeights("/models/smollm2/", { device: "webgpu" }) }));
     await fresh.close();
     const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
     log(`SmolLM2 streaming load: file ${mib(file)}, ${r.s.tensors} tensors, ${mib(r.s.gpuBytes)} on the GPU, ` +

@@ -11,26 +11,11 @@ import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "../../scripts/serve.mjs";
-import { launch } from "./chromium.mjs";
+import { launch, openTestPage } from "./chromium.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const MINUTE = 60_000;
 const log = (...a) => console.log(...a); // node --test shows stdout as "# ..." lines
-
-/** Open the ops test page and wait until the wasm package has loaded. */
-async function openOps(browser, server) {
-  const page = await browser.firstPage();
-  page.setDefaultTimeout(5 * MINUTE);
-  await page.goto(new URL("tests/browser/ops.html", server.url).href);
-  await page.evaluate(async () => {
-    try {
-      await window.webfmReady;
-    } catch (e) {
-      throw new Error(`loading /pkg/webfm.js failed (run scripts/build.sh): ${e?.message ?? e}`);
-    }
-  });
-  return page;
-}
 
 // A small matmul with odd sizes and its reference computed in JS (f64).
 const SMALL = (() => {
@@ -88,7 +73,7 @@ describe("Chromium with WebGPU (SwiftShader)", { timeout: 20 * MINUTE }, () => {
   before(async () => {
     server = await startServer({ port: 0 });
     browser = await launch({ webgpu: true });
-    page = await openOps(browser, server);
+    page = await openTestPage(browser, server, { timeout: 5 * MINUTE });
   }, { timeout: 3 * MINUTE });
   after(async () => {
     await browser?.close();
@@ -175,7 +160,7 @@ describe("Chromium without WebGPU", { timeout: 10 * MINUTE }, () => {
   before(async () => {
     server = await startServer({ port: 0 });
     browser = await launch({ webgpu: false });
-    page = await openOps(browser, server);
+    page = await openTestPage(browser, server, { timeout: 5 * MINUTE });
   }, { timeout: 3 * MINUTE });
   after(async () => {
     await browser?.close();
