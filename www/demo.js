@@ -1,7 +1,10 @@
 // webfm demo: show the WebGPU adapter, then run one GEMM on WebGPU and on the
 // CPU path with the same seeded inputs and check that they agree.
 //
-// `#status` ends as "agree", "disagree" or "error: ..." (the browser tests read it).
+// Then the "Embed & search" card (search.js) loads a sentence encoder.
+//
+// `#status` ends as "agree", "disagree" or "error: ..." (the browser tests read it);
+// `#search-status` ends as "ready" or "error: ...".
 // Every failure lands in the `#error` panel; nothing is left uncaught.
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -249,6 +252,25 @@ async function runGemm(webfm) {
   setStatus(ok ? "agree" : "disagree");
 }
 
+// ---- embed & search card -------------------------------------------------------
+
+function setSearchStatus(state, text = state) {
+  const el = $("#search-status");
+  el.dataset.state = state;
+  el.textContent = text;
+  el.title = text;
+}
+
+/** Runs the search card after the GEMM; its failures never touch `#status`. */
+async function runSearchCard(webfm) {
+  try {
+    const { startSearch } = await import("./search.js");
+    await startSearch(webfm, { showError });
+  } catch (e) {
+    setSearchStatus("error", `error: ${showError(e)}`);
+  }
+}
+
 // ---- start -------------------------------------------------------------------
 
 async function main() {
@@ -286,6 +308,12 @@ async function main() {
     run();
   });
   await run();
+  // After the first GEMM, so the model's download and upload do not skew its timings.
+  await runSearchCard(webfm);
 }
 
-main().catch((e) => setStatus("error", `error: ${showError(e)}`));
+main().catch((e) => {
+  const msg = showError(e);
+  setStatus("error", `error: ${msg}`);
+  setSearchStatus("error", `error: ${msg}`);
+});

@@ -227,16 +227,50 @@ describe("demo page", { timeout: 10 * MINUTE }, () => {
     const error = await page.evaluate(() => (document.querySelector("#error").hidden ? "" : document.querySelector("#error-text").textContent));
     log(`demo: ${status} · ${compare}`);
 
-    // The committed screenshot is only rewritten on request (or when missing),
-    // so a test run leaves the work tree clean.
+    assert.equal(status, "agree", `demo status "${status}"; ${compare}; error panel: ${error}`);
+    assert.equal(error, "", "the error panel is showing");
+  });
+
+  test("Embed & search finds the bread sentence for a baking query", { timeout: 8 * MINUTE }, async () => {
+    const page = await browser.firstPage();
+    page.setDefaultTimeout(5 * MINUTE);
+    // The previous test leaves the demo open; the search card starts after its GEMM.
+    if (!page.url().startsWith(server.url)) await page.goto(server.url);
+    await page.waitForFunction(() => {
+      const s = document.querySelector("#search-status")?.textContent ?? "";
+      return s === "ready" || s.startsWith("error");
+    }, null, { timeout: 7 * MINUTE, polling: 250 });
+    const r = await page.evaluate(() => ({
+      status: document.querySelector("#search-status").textContent,
+      query: document.querySelector("#search-query").value,
+      device: document.querySelector("#search-device").textContent,
+      index: document.querySelector("#search-index").textContent,
+      time: document.querySelector("#search-time").textContent,
+      error: document.querySelector("#error").hidden ? "" : document.querySelector("#error-text").textContent,
+      hits: [...document.querySelectorAll("#search-results .hit")].map((h) => ({
+        text: h.querySelector(".text").textContent,
+        score: Number(h.querySelector(".score").textContent),
+      })),
+    }));
+    log(`search: ${r.status} · ${r.device} · index ${r.index} · query ${r.time}`);
+    // The whole page once both cards are done. The committed screenshot is only
+    // rewritten on request (or when missing), so a test run leaves the tree clean.
     const committed = join(ROOT, "docs", "demo.png");
     const shot = process.env.WEBFM_UPDATE_SCREENSHOT || !existsSync(committed)
       ? committed : join(ROOT, "target", "browser-tests", "demo.png");
     mkdirSync(dirname(shot), { recursive: true });
     await page.screenshot({ path: shot, fullPage: true });
     log(`screenshot: ${shot}`);
+    for (const h of r.hits) log(`  ${h.score.toFixed(3)}  ${h.text}`);
 
-    assert.equal(status, "agree", `demo status "${status}"; ${compare}; error panel: ${error}`);
-    assert.equal(error, "", "the error panel is showing");
+    assert.equal(r.status, "ready", `search status "${r.status}"; error panel: ${r.error}`);
+    assert.equal(r.error, "", "the error panel is showing");
+    assert.equal(r.query, "How do I bake bread?");
+    assert.equal(r.hits.length, 5, "five hits");
+    assert.match(r.hits[0].text, /bake the bread/, "the bread sentence is the top hit");
+    for (const h of r.hits) assert.ok(Number.isFinite(h.score) && h.score >= -1 && h.score <= 1, `score ${h.score} is a cosine`);
+    for (let i = 1; i < r.hits.length; i++)
+      assert.ok(r.hits[i - 1].score >= r.hits[i].score, `scores sorted descending: ${r.hits.map((h) => h.score).join(", ")}`);
+    assert.ok(r.hits[0].score - r.hits[1].score > 0.1, `the bread sentence wins clearly: ${r.hits[0].score} vs ${r.hits[1].score}`);
   });
 });
