@@ -370,16 +370,17 @@ impl Bert {
     /// Sentence embeddings: pooled (`pooling`, default the folder's) and,
     /// when `normalize`, scaled to unit length.
     pub async fn embed(&self, texts: &[&str], pooling: Option<Pooling>, normalize: Option<bool>, opt: EncodeOptions) -> Result<Vec<Embedded>> {
-        let batch = texts.iter().map(|t| self.encode(t, opt)).collect::<Result<Vec<_>>>()?;
+        let encoded = texts.iter().map(|t| self.encode(t, opt)).collect::<Result<Vec<_>>>()?;
         let pooling = pooling.unwrap_or(self.pooling);
         let normalize = normalize.unwrap_or(self.normalize);
-        let hidden = self.forward(&batch)?.to_vec_f32().await?;
-        let (t, h) = (batch.iter().map(|e| e.ids.len()).max().unwrap_or(0), self.config.hidden);
-        Ok(batch
-            .into_iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let rows = &hidden[i * t * h..(i + 1) * t * h];
+        let h = self.config.hidden;
+        let mut out: Vec<Option<Embedded>> = vec![None; encoded.len()];
+        for group in length_batches(&encoded) {
+            let batch: Vec<Encoded> = group.iter().map(|&i| encoded[i].clone()).collect();
+            let hidden = self.forward(&batch)?.to_vec_f32().await?;
+            let t = batch.iter().map(|e| e.ids.len()).max().unwrap_or(0);
+            for (slot, (&i, e)) in group.iter().zip(batch).enumerate() {
+                let rows = &hidden[slot * t * h..(slot + 1) * t * h];
                 let mut v = match pooling {
                     Pooling::Cls => rows[..h].to_vec(),
                     Pooling::Mean => mean_rows(rows, h, e.ids.len()),
@@ -387,9 +388,10 @@ impl Bert {
                 if normalize {
                     l2_normalize(&mut v);
                 }
-                Embedded { ids: e.ids, truncated: e.truncated, embedding: v }
-            })
-            .collect())
+                out[i] = Some(Embedded { ids: e.ids, truncated: e.truncated, embedding: v });
+            }
+        }
+        Ok(out.into_iter().map(|e| e.expect("every text is in one batch")).collect())
     }
 
     /// Logits `[B, labels]` of the classification head.
@@ -438,6 +440,30 @@ impl Bert {
         let probs = softmax(&sims.iter().map(|s| s / ZERO_SHOT_TEMPERATURE).collect::<Vec<_>>());
         Ok(ranked(labels.iter().zip(probs).map(|(l, s)| LabelScore { label: l.to_string(), score: s }).collect(), None))
     }
+}
+
+/// Texts per forward pass, and padded tokens per forward pass, in [`Bert::embed`].
+const BATCH_TEXTS: usize = 16;
+const BATCH_TOKENS: usize = 2048;
+
+/// Indices of `texts` in batches of similar length (sorted by token count),
+/// so that a short text is not padded to a long one's length: a text joins
+/// the current batch when it is at most 1.5 × the batch's shortest plus 8
+/// tokens, and the batch stays within [`BATCH_TEXTS`] texts and
+/// [`BATCH_TOKENS`] padded tokens.
+fn length_batches(texts: &[Encoded]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| texts[i].ids.len());
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    for i in order {
+        let len = texts[i].ids.len().max(1);
+        match batches.last_mut() {
+            // Sorted ascending: b[0] is the shortest, this text the longest so far.
+            Some(b) if b.len() < BATCH_TEXTS && (b.len() + 1) * len <= BATCH_TOKENS && len <= texts[b[0]].ids.len() * 3 / 2 + 8 => b.push(i),
+            _ => batches.push(vec![i]),
+        }
+    }
+    batches
 }
 
 /// Softmax temperature over cosine similarities in [`Bert::zero_shot`].

@@ -19,7 +19,7 @@ use crate::models::params::Params;
 use crate::tensor::{Device, DeviceRequest};
 use crate::weights::shards::{ShardIndex, INDEX_FILE};
 
-/// Texts per forward pass inside `embed`.
+/// Texts per forward pass inside `classify` (`embed` batches by length itself).
 const EMBED_BATCH: usize = 16;
 
 fn get(v: &JsValue, key: &str) -> JsValue {
@@ -321,12 +321,10 @@ impl Model {
             let pooling = opt_str(&options, "pooling").map(|p| p.parse::<Pooling>()).transpose()?;
             let normalize = opt_bool(&options, "normalize");
             let eo = encode_options(&options);
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let out = Array::new();
-            for chunk in texts.chunks(EMBED_BATCH) {
-                let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-                for e in m.embed(&refs, pooling, normalize, eo).await? {
-                    out.push(&Float32Array::from(e.embedding.as_slice()));
-                }
+            for e in m.embed(&refs, pooling, normalize, eo).await? {
+                out.push(&Float32Array::from(e.embedding.as_slice()));
             }
             Ok(if single { out.get(0) } else { out.into() })
         })
