@@ -52,3 +52,45 @@ fn bad_arguments_exit_non_zero_with_a_message() {
         assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("usage"), "{cmd} --help");
     }
 }
+
+/// Runs `webfm` with `stdin` fed in; returns (success, stdout lines as JSON, stderr).
+fn webfm_stdin(args: &[&str], stdin: &str) -> (bool, Vec<serde_json::Value>, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webfm")).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run webfm");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    (out.status.success(), lines, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn embed_and_classify_read_stdin_and_write_json_lines() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/models/tiny-bert-cls");
+    for device in ["cpu", "gpu"] {
+        let (ok, lines, err) = webfm_stdin(&["embed", dir, "--device", device], "the music was great\n\nIs it good?\n");
+        assert!(ok, "{err}");
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["text"], "the music was great");
+        assert_eq!(lines[1]["ids"], serde_json::json!([2, 3]), "an empty line is [CLS] [SEP]");
+        let e: Vec<f64> = lines[0]["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        assert_eq!(e.len(), 32);
+        assert!((e.iter().map(|x| x * x).sum::<f64>() - 1.0).abs() < 1e-4, "normalised by default");
+
+        let (ok, lines, err) = webfm_stdin(&["classify", dir, "--device", device, "--top-k", "2"], "I loved this movie, it was wonderful!\n");
+        assert!(ok, "{err}");
+        let labels = lines[0]["labels"].as_array().unwrap();
+        assert_eq!(labels.len(), 2);
+        // PyTorch's top label for this text (tests/golden/tiny_cls.json).
+        assert_eq!(labels[0]["label"], "positive");
+        assert!(labels[0]["score"].as_f64().unwrap() >= labels[1]["score"].as_f64().unwrap());
+
+        let (ok, lines, err) = webfm_stdin(&["classify", dir, "--device", device, "--labels", "music,food"], "the music was great\n");
+        assert!(ok, "{err}");
+        assert_eq!(lines[0]["labels"].as_array().unwrap().len(), 2);
+    }
+    let (ok, _, err) = webfm_stdin(&["embed", "/no/such/folder"], "x\n");
+    assert!(!ok && err.contains("config.json"), "{err}");
+    let (ok, _, err) = webfm_stdin(&["embed", dir, "--bits", "3"], "x\n");
+    assert!(!ok && err.contains("bits"), "{err}");
+}
