@@ -3,7 +3,8 @@
 // are left alone, so a table split over several buffers (each under
 // maxStorageBufferBindingSize) is gathered by one dispatch per block.
 // `gather` reads a float table (f32, or f16 storage); `gather_q` an affine
-// quantized one (docs/FORMAT.md): w = scale * code + bias per group.
+// quantized one (docs/FORMAT.md): w = scale * code + bias per group;
+// `dequant` expands a whole quantized block (no ids).
 // Large N uses a 2-D grid: index = x + y * groups_x * WG.
 
 alias ST = f32; // webfm:storage-type
@@ -55,14 +56,29 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     }
 }
 
+// Element (row, c) of the quantized table.
+fn dequant_at(row: u32, c: u32) -> f32 {
+    let per_word = 32u / BITS;
+    let word = packed[row * (p.cols / per_word) + c / per_word];
+    let code = (word >> ((c % per_word) * BITS)) & ((1u << BITS) - 1u);
+    let g = row * (p.cols / p.group) + c / p.group;
+    return scales[g] * f32(code) + biases[g];
+}
+
 @compute @workgroup_size(WG)
 fn gather_q(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let at = pick(gid, groups);
     if (at.hit) {
-        let per_word = 32u / BITS;
-        let word = packed[at.row * (p.cols / per_word) + at.c / per_word];
-        let code = (word >> ((at.c % per_word) * BITS)) & ((1u << BITS) - 1u);
-        let g = at.row * (p.cols / p.group) + at.c / p.group;
-        out[gid.x + gid.y * groups.x * WG] = scales[g] * f32(code) + biases[g];
+        out[gid.x + gid.y * groups.x * WG] = dequant_at(at.row, at.c);
+    }
+}
+
+// The whole block, row by row, with no ids: out = W [rows, C] in f32 (the
+// quantized matmul's many-rows path dequantizes its weight with this).
+@compute @workgroup_size(WG)
+fn dequant(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    if (i < p.n) {
+        out[i] = dequant_at(i / p.cols, i % p.cols);
     }
 }

@@ -50,10 +50,16 @@ pub(crate) fn unary(a: &CTensor, kind: Unary) -> Result<Tensor> {
 
 /// Stable softmax over the last dim.
 pub(crate) fn softmax(a: &CTensor) -> Result<Tensor> {
-    let max = a.max_keepdim(D::Minus1)?;
+    wrap(softmax_last(a)?)
+}
+
+/// Softmax over the last dim with the row max subtracted; a row that is all
+/// -inf (every key masked) comes out as zeros rather than NaN.
+fn softmax_last(a: &CTensor) -> candle_core::Result<CTensor> {
+    let max = a.max_keepdim(D::Minus1)?.clamp(f32::MIN, f32::MAX)?;
     let e = a.broadcast_sub(&max)?.exp()?;
-    let sum = e.sum_keepdim(D::Minus1)?;
-    wrap(e.broadcast_div(&sum)?)
+    let sum = e.sum_keepdim(D::Minus1)?.clamp(f32::MIN_POSITIVE, f32::MAX)?;
+    e.broadcast_div(&sum)
 }
 
 /// Layer norm when `beta` is given, RMS norm (no centring, no shift) when not.
@@ -86,12 +92,7 @@ pub(crate) fn encoder_attention(q: &CTensor, k: &CTensor, v: &CTensor, lens: &[u
         }
     }
     let mask = CTensor::from_vec(mask, (b, 1, 1, t), &candle_core::Device::Cpu)?;
-    let scores = scores.broadcast_add(&mask)?;
-    let max = scores.max_keepdim(D::Minus1)?;
-    let max = max.clamp(f32::MIN, f32::MAX)?; // all -inf rows stay finite
-    let e = scores.broadcast_sub(&max)?.exp()?;
-    let sum = e.sum_keepdim(D::Minus1)?.clamp(f32::MIN_POSITIVE, f32::MAX)?;
-    let probs = e.broadcast_div(&sum)?;
+    let probs = softmax_last(&scores.broadcast_add(&mask)?)?;
     let y = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, width))?;
     wrap(y)
 }

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::gpu::nn::{self as gpu_nn, Rows};
 use crate::gpu::GpuView;
-use crate::tensor::{numel, DType, Storage, Tensor};
+use crate::tensor::{numel, DType, Device, Storage, Tensor};
 
 impl Tensor {
     /// The same elements in another shape (a view when the tensor is contiguous).
@@ -85,10 +85,35 @@ impl Tensor {
     }
 }
 
+/// Each text's token count in a batch padded to `T` tokens, uploaded once
+/// (on the GPU) so that every layer's attention reads the same buffer.
+pub struct SeqLens {
+    lens: Vec<usize>,
+    gpu: Option<GpuView>,
+}
+
+impl SeqLens {
+    pub fn new(device: &Device, lens: &[usize]) -> Result<SeqLens> {
+        let gpu = match device {
+            Device::Cpu => None,
+            Device::Gpu(g) => {
+                let l32 = lens.iter().map(|&l| crate::gpu::ops::to_u32("length", l)).collect::<Result<Vec<u32>>>()?;
+                Some(g.upload(bytemuck::cast_slice(&l32), DType::F32, l32.len())?)
+            }
+        };
+        Ok(SeqLens { lens: lens.to_vec(), gpu })
+    }
+
+    pub fn lens(&self) -> &[usize] {
+        &self.lens
+    }
+}
+
 /// Self-attention of an encoder over `B` texts padded to `T` tokens: `q`, `k`,
 /// `v` are `[B, T, H*D]` (views of one fused projection are fine); keys at
 /// positions `>= lens[b]` are masked out. Returns `[B, T, H*D]`, contiguous.
-pub fn encoder_attention(q: &Tensor, k: &Tensor, v: &Tensor, lens: &[usize], heads: usize) -> Result<Tensor> {
+pub fn encoder_attention(q: &Tensor, k: &Tensor, v: &Tensor, seq: &SeqLens, heads: usize) -> Result<Tensor> {
+    let lens = seq.lens();
     let [b, t, width] = *q.shape() else {
         return Err(Error::InvalidArgument(format!("attention: q must be [B, T, H*D], got {:?}", q.shape())));
     };
@@ -123,12 +148,13 @@ pub fn encoder_attention(q: &Tensor, k: &Tensor, v: &Tensor, lens: &[usize], hea
                     }
                 }
             }
-            let lens32: Vec<u32> = lens.iter().map(|&l| l as u32).collect();
+            let lens_buf = seq.gpu.as_ref().ok_or(Error::DeviceMismatch { op: "attention", lhs: "webgpu", rhs: "cpu" })?;
             gpu_nn::attention(
                 Rows { view: &qb, ld: ql, off: 0 },
                 Rows { view: &kb, ld: kl, off: 0 },
                 Rows { view: &vb, ld: vl, off: 0 },
-                &lens32,
+                lens_buf,
+                b,
                 t,
                 heads,
                 d,

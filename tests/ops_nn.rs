@@ -3,7 +3,7 @@
 //! column views and joins, tanh and relu. Tolerance: 1e-5 absolute (f32 sums
 //! in a different order over at most 13 keys of O(1) values).
 
-use webfm::ops_nn::encoder_attention;
+use webfm::ops_nn::{encoder_attention, SeqLens};
 use webfm::{Device, DeviceRequest, Tensor};
 
 fn gpu() -> Device {
@@ -46,7 +46,7 @@ fn encoder_attention_matches_the_cpu() {
         let run = |dev: &Device| {
             let x = Tensor::from_f32(dev, &fused, &[b, t, 3 * w]).unwrap();
             let (q, k, v) = (x.narrow_last(0, w).unwrap(), x.narrow_last(w, w).unwrap(), x.narrow_last(2 * w, w).unwrap());
-            read(&encoder_attention(&q, &k, &v, lens, h).unwrap())
+            read(&encoder_attention(&q, &k, &v, &SeqLens::new(dev, lens).unwrap(), h).unwrap())
         };
         let (cpu, gpu_out) = (run(&Device::Cpu), run(&g));
         close(&gpu_out, &cpu, &format!("attention B={b} T={t} H={h} D={d} lens={lens:?}"));
@@ -55,7 +55,7 @@ fn encoder_attention_matches_the_cpu() {
         if b > 1 {
             let alone = Tensor::from_f32(&Device::Cpu, &fused[..t * 3 * w], &[1, t, 3 * w]).unwrap();
             let (q, k, v) = (alone.narrow_last(0, w).unwrap(), alone.narrow_last(w, w).unwrap(), alone.narrow_last(2 * w, w).unwrap());
-            close(&read(&encoder_attention(&q, &k, &v, &lens[..1], h).unwrap()), &cpu[..t * w], "text 0 alone");
+            close(&read(&encoder_attention(&q, &k, &v, &SeqLens::new(&Device::Cpu, &lens[..1]).unwrap(), h).unwrap()), &cpu[..t * w], "text 0 alone");
         }
     }
 }
@@ -63,12 +63,12 @@ fn encoder_attention_matches_the_cpu() {
 #[test]
 fn attention_rejects_bad_arguments() {
     let x = Tensor::from_f32(&Device::Cpu, &[0.0; 24], &[1, 2, 12]).unwrap();
-    assert!(encoder_attention(&x, &x, &x, &[3], 3).err().unwrap().to_string().contains("lens"));
-    assert!(encoder_attention(&x, &x, &x, &[2], 5).is_err());
+    assert!(encoder_attention(&x, &x, &x, &SeqLens::new(&Device::Cpu, &[3]).unwrap(), 3).err().unwrap().to_string().contains("lens"));
+    assert!(encoder_attention(&x, &x, &x, &SeqLens::new(&Device::Cpu, &[2]).unwrap(), 5).is_err());
     let g = gpu();
     let y = Tensor::from_f32(&g, &[0.0; 24], &[1, 2, 12]).unwrap();
     // Head size 6 is not a multiple of 4: the GPU kernel says so.
-    assert!(encoder_attention(&y, &y, &y, &[2], 2).err().unwrap().to_string().contains("multiple of 4"));
+    assert!(encoder_attention(&y, &y, &y, &SeqLens::new(&g, &[2]).unwrap(), 2).err().unwrap().to_string().contains("multiple of 4"));
 }
 
 #[test]

@@ -47,6 +47,17 @@ pub(crate) fn gather(gpu: &Rc<Gpu>, ids: &[u32], cols: usize, blocks: &[(usize, 
     Ok(wrap(out, vec![ids.len(), cols]))
 }
 
+/// A quantized `[rows, cols]` matrix expanded to f32, contiguous.
+pub(crate) fn dequantize(gpu: &Rc<Gpu>, packed: &GpuView, scales: &GpuView, biases: &GpuView, bits: u32, group: usize, rows: usize, cols: usize) -> Result<GpuView> {
+    let n = rows * cols;
+    let out = gpu.alloc(n, DType::F32)?;
+    let params = [to_u32("elements", n)?, to_u32("cols", cols)?, 0, to_u32("rows", rows)?, to_u32("group", group)?, 0, 0, 0];
+    let k = Kernel::new(Shader::Embedding, "dequant").with("WG", WG_1D).with("BITS", bits);
+    let bufs = [(3, out.buffer()), (4, packed.buffer()), (5, scales.buffer()), (6, biases.buffer())];
+    gpu.dispatch(&k, &params, &bufs, grid(gpu, n.div_ceil(WG_1D as usize))?)?;
+    Ok(out)
+}
+
 /// Where one of q, k, v sits in its buffer: rows of `ld` floats, head 0 at `off`.
 pub(crate) struct Rows<'a> {
     pub view: &'a GpuView,
@@ -54,8 +65,10 @@ pub(crate) struct Rows<'a> {
     pub off: usize,
 }
 
-/// Encoder attention for `lens.len()` texts padded to `t` tokens; out `[B, T, H*D]`.
-pub(crate) fn attention(q: Rows, k: Rows, v: Rows, lens: &[u32], t: usize, heads: usize, head_dim: usize, scale: f32) -> Result<Tensor> {
+/// Encoder attention for `b` texts padded to `t` tokens (`lens`: `[B]` u32
+/// token counts); out `[B, T, H*D]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attention(q: Rows, k: Rows, v: Rows, lens: &GpuView, b: usize, t: usize, heads: usize, head_dim: usize, scale: f32) -> Result<Tensor> {
     let gpu = q.view.gpu();
     if head_dim % 4 != 0 || head_dim > ATTN_MAX_HEAD {
         return Err(Error::InvalidArgument(format!("attention: head size {head_dim} must be a multiple of 4 and at most {ATTN_MAX_HEAD}")));
@@ -65,23 +78,21 @@ pub(crate) fn attention(q: Rows, k: Rows, v: Rows, lens: &[u32], t: usize, heads
             return Err(Error::InvalidArgument("attention: q, k and v rows must be 4-aligned".into()));
         }
     }
-    let b = lens.len();
+    if q.ld != k.ld || q.ld != v.ld {
+        return Err(Error::InvalidArgument("attention: q, k and v must share a row stride".into()));
+    }
     let width = heads * head_dim;
     let out = gpu.alloc(b * t * width, DType::F32)?;
     if b * t * width == 0 {
         return Ok(wrap(out, vec![b, t, width]));
     }
-    let lens_buf = gpu.upload(bytemuck::cast_slice(lens), DType::F32, lens.len())?;
     let v4 = |x: usize, what: &str| to_u32(what, x / 4);
     let params = [
         to_u32("T", t)?, v4(head_dim, "D")?, v4(q.ld, "ld")?, v4(width, "width")?,
         v4(q.off + q.view.offset, "offset")?, v4(k.off + k.view.offset, "offset")?, v4(v.off + v.view.offset, "offset")?, scale.to_bits(),
     ];
-    if q.ld != k.ld || q.ld != v.ld {
-        return Err(Error::InvalidArgument("attention: q, k and v must share a row stride".into()));
-    }
     let kernel = Kernel::new(Shader::Attention, "encoder").with("WG", ATTN_WG);
-    let bufs = [(1, q.view.buffer()), (2, k.view.buffer()), (3, v.view.buffer()), (4, lens_buf.buffer()), (5, out.buffer())];
+    let bufs = [(1, q.view.buffer()), (2, k.view.buffer()), (3, v.view.buffer()), (4, lens.buffer()), (5, out.buffer())];
     gpu.dispatch(&kernel, &params, &bufs, [to_u32("T", t)?.div_ceil(ATTN_WG), to_u32("heads", heads)?, to_u32("batch", b)?])?;
     Ok(wrap(out, vec![b, t, width]))
 }

@@ -2,7 +2,6 @@
 
 use super::kernels::{Kernel, Shader};
 use super::ops::{contiguous_f32, to_u32};
-use super::nn::TableBlock;
 use super::GpuView;
 use crate::error::{Error, Result};
 use crate::quant::qtensor::QTensor;
@@ -17,25 +16,21 @@ const QGEMM_WG: (u32, u32) = (8, 8);
 pub(crate) fn matmul_qt(x: &GpuView, x_shape: &[usize], rows: usize, w: &QTensor, [packed, scales, biases]: [&GpuView; 3], out: Vec<usize>) -> Result<Tensor> {
     let gpu = x.gpu();
     let x = contiguous_f32(x, x_shape, DType::F32)?;
-    let c = gpu.alloc(numel(&out), DType::F32)?;
     let wrap = |c| Tensor { shape: out.clone(), dtype: DType::F32, storage: Storage::Gpu(c) };
     if rows == 0 || w.rows == 0 {
-        return Ok(wrap(c));
+        return Ok(wrap(gpu.alloc(numel(&out), DType::F32)?));
     }
     if w.cols % 4 != 0 {
         return Err(Error::InvalidArgument(format!("matmul_qt: in features {} must be a multiple of 4", w.cols)));
     }
     if rows >= crate::quant::qtensor::GPU_DEQUANT_ROWS {
-        // Dequantize W into a temporary [N, K] (the embedding kernel's gather
-        // of every row), then the f32 GEMM against its transposed view.
-        let ids: Vec<u32> = (0..to_u32("N", w.rows)?).collect();
-        let block = TableBlock::Quant { packed, scales, biases, bits: w.bits, group: w.group };
-        let dense = crate::gpu::nn::gather(&gpu, &ids, w.cols, &[(0, w.rows, block)])?;
-        let Storage::Gpu(dv) = &dense.storage else { unreachable!("gather on the GPU") };
-        let wt = dv.transposed(&[w.rows, w.cols]);
+        // Dequantize W into a temporary [N, K], then the f32 GEMM against its transposed view.
+        let dense = crate::gpu::nn::dequantize(&gpu, packed, scales, biases, w.bits, w.group, w.rows, w.cols)?;
+        let wt = dense.transposed(&[w.rows, w.cols]);
         return super::ops::matmul(&x, &[rows, w.cols], &wt, &[w.cols, w.rows], DType::F32, vec![rows, w.rows], crate::GemmKernel::Auto)
             .and_then(|y| y.reshape(&out));
     }
+    let c = gpu.alloc(numel(&out), DType::F32)?;
     let params = [to_u32("rows", rows)?, to_u32("N", w.rows)?, to_u32("K", w.cols)?, to_u32("group", w.group)?];
     let bufs = [(1, x.buffer()), (2, packed.buffer()), (3, scales.buffer()), (4, biases.buffer()), (5, c.buffer())];
     let (spec, groups) = if rows == 1 {

@@ -12,7 +12,7 @@ use super::files::ModelFiles;
 use super::nn::{Embedding, LayerNorm, Linear, Quantization};
 use super::params::Params;
 use crate::error::{Error, Result};
-use crate::ops_nn::encoder_attention;
+use crate::ops_nn::{encoder_attention, SeqLens};
 use crate::tensor::{Device, Tensor};
 use crate::tokenizer::{Encoded, Tokenizer};
 use crate::weights::bad;
@@ -348,7 +348,7 @@ impl Bert {
                 positions.push(i as u32);
             }
         }
-        let lens: Vec<usize> = batch.iter().map(|e| e.ids.len()).collect();
+        let lens = SeqLens::new(&self.device, &batch.iter().map(|e| e.ids.len()).collect::<Vec<_>>())?;
         let mut x = self.word.forward(&self.device, &ids)?.add(&self.position.forward(&self.device, &positions)?)?;
         if let Some(tt) = &self.token_type {
             x = x.add(&tt.forward(&self.device, &types)?)?;
@@ -415,10 +415,17 @@ impl Bert {
     }
 
     /// Labels with softmax scores, best first, at most `top_k` per text.
+    /// Texts go through the model in batches of similar length, like [`Bert::embed`].
     pub async fn classify(&self, texts: &[&str], top_k: Option<usize>, opt: EncodeOptions) -> Result<Vec<Vec<LabelScore>>> {
-        let batch = texts.iter().map(|t| self.encode(t, opt)).collect::<Result<Vec<_>>>()?;
-        let logits = self.logits(&batch).await?;
-        Ok(logits.iter().map(|l| ranked(softmax(l).into_iter().enumerate().map(|(i, s)| LabelScore { label: self.label(i), score: s }).collect(), top_k)).collect())
+        let encoded = texts.iter().map(|t| self.encode(t, opt)).collect::<Result<Vec<_>>>()?;
+        let mut out = vec![Vec::new(); encoded.len()];
+        for group in length_batches(&encoded) {
+            let batch: Vec<Encoded> = group.iter().map(|&i| encoded[i].clone()).collect();
+            for (&i, l) in group.iter().zip(self.logits(&batch).await?) {
+                out[i] = ranked(softmax(&l).into_iter().enumerate().map(|(j, s)| LabelScore { label: self.label(j), score: s }).collect(), top_k);
+            }
+        }
+        Ok(out)
     }
 
     /// Zero-shot: `text` against each label put into `template` ("{}" is
@@ -442,7 +449,8 @@ impl Bert {
     }
 }
 
-/// Texts per forward pass, and padded tokens per forward pass, in [`Bert::embed`].
+/// Texts per forward pass, and padded tokens per forward pass, in
+/// [`Bert::embed`] and [`Bert::classify`].
 const BATCH_TEXTS: usize = 16;
 const BATCH_TOKENS: usize = 2048;
 

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use super::params::Params;
 use crate::error::Result;
 use crate::weights::bad;
-use crate::weights::shards::{ShardIndex, INDEX_FILE};
 use crate::weights::safetensors::Header;
 use crate::weights::stream::SafetensorsStream;
 
@@ -34,15 +33,6 @@ impl ModelFiles {
             None => Ok(None),
             Some(b) => serde_json::from_slice(b).map(Some).map_err(|e| bad(name, None, "a JSON object", format!("invalid JSON: {e}"))),
         }
-    }
-}
-
-/// The weight files a folder holds, in load order: the shards its index
-/// names (checked against each shard's header as it arrives), or `model.safetensors`.
-pub fn weight_file_names(index: Option<&[u8]>) -> Result<Vec<String>> {
-    match index {
-        None => Ok(vec!["model.safetensors".to_string()]),
-        Some(bytes) => Ok(ShardIndex::parse(INDEX_FILE, bytes)?.shards().into_iter().map(str::to_string).collect()),
     }
 }
 
@@ -80,6 +70,7 @@ pub mod native {
     //! Reading a folder from disk (the CLI and native tests).
     use super::*;
     use crate::error::Error;
+    use crate::weights::shards::{ShardIndex, INDEX_FILE};
     use std::io::Read;
     use std::path::Path;
 
@@ -111,12 +102,13 @@ pub mod native {
 
     /// Streams every weights file of `dir` into `params`, a chunk at a time.
     pub fn load_weights(dir: &Path, params: &mut Params) -> Result<()> {
-        let index_bytes = read(dir, INDEX_FILE)?;
-        let index = index_bytes.as_deref().map(|b| ShardIndex::parse(INDEX_FILE, b)).transpose()?;
-        let names = weight_file_names(index_bytes.as_deref())?;
-        if names == ["model.safetensors"] && !dir.join("model.safetensors").is_file() {
-            return Err(Error::Io { file: dir.join("model.safetensors").display().to_string(), message: format!("the model folder has neither model.safetensors nor {INDEX_FILE}") });
-        }
+        // The shards the index names (each checked against it), or model.safetensors.
+        let index = read(dir, INDEX_FILE)?.map(|b| ShardIndex::parse(INDEX_FILE, &b)).transpose()?;
+        let names: Vec<String> = match &index {
+            Some(i) => i.shards().into_iter().map(str::to_string).collect(),
+            None if dir.join("model.safetensors").is_file() => vec!["model.safetensors".to_string()],
+            None => return Err(Error::Io { file: dir.join("model.safetensors").display().to_string(), message: format!("the model folder has neither model.safetensors nor {INDEX_FILE}") }),
+        };
         for name in names {
             let path = dir.join(&name);
             let io = |e: std::io::Error| Error::Io { file: path.display().to_string(), message: e.to_string() };

@@ -120,14 +120,6 @@ impl Linear {
             None => Ok(y),
         }
     }
-
-    /// Whether the weight is quantized, and how.
-    pub fn quantization(&self) -> Option<(u32, usize)> {
-        match self.parts.first() {
-            Some(Weight::Quant(q)) => Some((q.bits, q.group)),
-            _ => None,
-        }
-    }
 }
 
 /// An embedding table `[rows, cols]`: float or quantized, possibly in row blocks.

@@ -71,7 +71,8 @@ impl Params {
         &self.device
     }
 
-    /// Bytes received from weight files so far.
+    /// Bytes of tensor data taken in so far (with quantize-on-load, the
+    /// quantized codes, scales and biases).
     pub fn bytes_loaded(&self) -> u64 {
         self.bytes
     }
@@ -86,10 +87,6 @@ impl Params {
 
     pub fn contains(&self, name: &str) -> bool {
         self.params.contains_key(name)
-    }
-
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.params.keys().map(String::as_str)
     }
 
     /// Moves one tensor (`bytes` exactly as in the file) onto the device.
@@ -107,7 +104,7 @@ impl Params {
         let param = match info.dtype {
             Dtype::F32 | Dtype::F16 | Dtype::BF16 => self.floats(info, bytes)?,
             Dtype::U32 => {
-                let (block_rows, _) = self.row_blocks(&shape, 4);
+                let block_rows = self.block_rows(&shape, 4);
                 let blocks = match &self.device {
                     Device::Cpu => vec![Words::Cpu(Rc::new(bytemuck::pod_collect_to_vec(bytes)))],
                     Device::Gpu(g) => {
@@ -136,59 +133,52 @@ impl Params {
         let m = quantize_weight(file, &info.name, &widen(info.dtype, bytes), rows, cols, q.bits, q.group)?;
         let prefix = info.name.strip_suffix(".weight").unwrap_or(&info.name);
         let as_info = |name: String, dtype, shape: Vec<usize>| TensorInfo { name, dtype, shape, start: 0, end: 0 };
-        let quantize = self.quantize.take();
+        // None of the three is a float `.weight`, so `add` stores them as they are.
         let words = as_info(info.name.clone(), Dtype::U32, vec![rows, m.words_per_row()]);
         let groups = vec![rows, m.groups_per_row()];
-        let r = self
-            .add(file, &words, bytemuck::cast_slice(&m.packed))
-            .and_then(|()| self.add(file, &as_info(format!("{prefix}.scales"), Dtype::F32, groups.clone()), bytemuck::cast_slice(&m.scales)))
-            .and_then(|()| self.add(file, &as_info(format!("{prefix}.biases"), Dtype::F32, groups), bytemuck::cast_slice(&m.biases)));
-        self.quantize = quantize;
-        r
+        self.add(file, &words, bytemuck::cast_slice(&m.packed))?;
+        self.add(file, &as_info(format!("{prefix}.scales"), Dtype::F32, groups.clone()), bytemuck::cast_slice(&m.scales))?;
+        self.add(file, &as_info(format!("{prefix}.biases"), Dtype::F32, groups), bytemuck::cast_slice(&m.biases))
     }
 
-    /// Rows per block and block count for a tensor of `shape` with elements of
-    /// `size` bytes: one block on the CPU or when it fits one buffer.
-    fn row_blocks(&self, shape: &[usize], size: usize) -> (usize, usize) {
+    /// Rows per block for a tensor of `shape` with elements of `size` bytes:
+    /// all of them on the CPU or when the tensor fits one buffer.
+    fn block_rows(&self, shape: &[usize], size: usize) -> usize {
         let rows = shape.first().copied().unwrap_or(1).max(1);
         let row_bytes = (shape.iter().skip(1).product::<usize>() * size).max(1) as u64;
-        let Device::Gpu(g) = &self.device else { return (rows, 1) };
-        if shape.len() < 2 || row_bytes * rows as u64 <= g.max_binding_bytes() {
-            return (rows, 1);
+        match &self.device {
+            Device::Gpu(g) if shape.len() >= 2 && row_bytes * rows as u64 > g.max_binding_bytes() => {
+                pow2_floor(g.max_binding_bytes() / row_bytes).max(1) as usize
+            }
+            _ => rows,
         }
-        let per = pow2_floor(g.max_binding_bytes() / row_bytes).max(1) as usize;
-        (per, rows.div_ceil(per))
     }
 
     fn floats(&self, info: &TensorInfo, bytes: &[u8]) -> Result<Param> {
         let shape = info.shape.clone();
         let keep_f16 = info.dtype == Dtype::F16 && matches!(&self.device, Device::Gpu(g) if g.has_f16());
         let size = if keep_f16 { 2 } else { 4 };
-        let (block_rows, _) = self.row_blocks(&shape, size);
+        let block_rows = self.block_rows(&shape, size);
         let row_len = shape.iter().skip(1).product::<usize>().max(1);
+        // Element ranges of the blocks; an empty tensor is one empty block.
+        let numel = bytes.len() / info.dtype.size();
         let per = block_rows * row_len;
-        let mut blocks = Vec::new();
-        let direct = match (&self.device, info.dtype) {
-            (Device::Gpu(g), Dtype::F32) => Some((g, DType::F32)),
-            (Device::Gpu(g), Dtype::F16) if keep_f16 => Some((g, DType::F16)),
-            _ => None,
-        };
-        if let Some((g, dtype)) = direct {
+        let ranges: Vec<(usize, usize)> = if numel == 0 { vec![(0, 0)] } else { (0..numel).step_by(per).map(|a| (a, (a + per).min(numel))).collect() };
+        let shape_of = |(a, b): (usize, usize)| if numel == 0 { shape.clone() } else { block_shape(&shape, (b - a) / row_len) };
+        let mut blocks = Vec::with_capacity(ranges.len());
+        match &self.device {
             // Straight from the file's bytes: no second copy in wasm memory.
-            for c in bytes.chunks((per * size).max(size)) {
-                let n = c.len() / size;
-                blocks.push(Tensor::from_gpu_bytes(g, c, dtype, &block_shape(&shape, n / row_len))?);
+            Device::Gpu(g) if info.dtype == Dtype::F32 || keep_f16 => {
+                let dtype = if keep_f16 { DType::F16 } else { DType::F32 };
+                for r in ranges {
+                    blocks.push(Tensor::from_gpu_bytes(g, &bytes[r.0 * size..r.1 * size], dtype, &shape_of(r))?);
+                }
             }
-            if blocks.is_empty() {
-                blocks.push(Tensor::from_gpu_bytes(g, &[], dtype, &shape)?);
-            }
-        } else {
-            let wide = widen(info.dtype, bytes);
-            if wide.is_empty() {
-                blocks.push(Tensor::from_f32(&self.device, &wide, &shape)?);
-            }
-            for c in wide.chunks(per.max(1)) {
-                blocks.push(Tensor::from_f32(&self.device, c, &block_shape(&shape, c.len() / row_len))?);
+            _ => {
+                let wide = widen(info.dtype, bytes);
+                for r in ranges {
+                    blocks.push(Tensor::from_f32(&self.device, &wide[r.0..r.1], &shape_of(r))?);
+                }
             }
         }
         Ok(Param::Float { shape, block_rows, blocks })

@@ -19,9 +19,6 @@ use crate::models::params::Params;
 use crate::tensor::{Device, DeviceRequest};
 use crate::weights::shards::{ShardIndex, INDEX_FILE};
 
-/// Texts per forward pass inside `classify` (`embed` batches by length itself).
-const EMBED_BATCH: usize = 16;
-
 fn get(v: &JsValue, key: &str) -> JsValue {
     Reflect::get(v, &key.into()).unwrap_or(JsValue::UNDEFINED)
 }
@@ -180,11 +177,7 @@ impl Source {
 async fn load_weights(source: &Source, params: &mut Params, progress: &Progress) -> Result<LoadStats> {
     let mut stats = LoadStats::default();
     for (name, src) in source.weight_sources().await? {
-        let mut body = if src.as_string().is_some() || src.is_instance_of::<js_sys::Uint8Array>() || src.is_instance_of::<js_sys::ArrayBuffer>() {
-            Body::open(&name, &src).await?
-        } else {
-            Body::of_response(&name, &src)?
-        };
+        let mut body = Body::open(&name, &src).await?;
         let total = body.total();
         let mut loader = WeightsLoader::new(&name, params);
         progress.report(&name, 0, total);
@@ -337,12 +330,10 @@ impl Model {
         promise(async move {
             let (texts, single) = strings(&texts, "classify")?;
             let top_k = opt_num(&options, "topK").map(|k| k as usize);
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let out = Array::new();
-            for chunk in texts.chunks(EMBED_BATCH) {
-                let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-                for r in m.classify(&refs, top_k, encode_options(&options)).await? {
-                    out.push(&labels_js(&r));
-                }
+            for r in m.classify(&refs, top_k, encode_options(&options)).await? {
+                out.push(&labels_js(&r));
             }
             Ok(if single { out.get(0) } else { out.into() })
         })
