@@ -65,6 +65,19 @@ fn gelu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
 }
 
+// GELU with the tanh approximation (GPT-2's `gelu_new`):
+// 0.5 * v * (1 + tanh(sqrt(2/pi) * (v + 0.044715 v^3))). The tanh argument is
+// clamped to ±10, where tanh is ±1 in f32, so no implementation overflows.
+@compute @workgroup_size(WG)
+fn gelu_tanh(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat(gid, groups);
+    if (i < p.n) {
+        let v = x[i];
+        let u = clamp(0.7978845608028654 * (v + 0.044715 * v * v * v), -10.0, 10.0);
+        out[i] = 0.5 * v * (1.0 + tanh(u));
+    }
+}
+
 // SiLU: v * sigmoid(v).
 @compute @workgroup_size(WG)
 fn silu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {

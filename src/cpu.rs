@@ -41,6 +41,7 @@ pub(crate) fn binary(a: &CTensor, b: &CTensor, kind: Binary) -> Result<Tensor> {
 pub(crate) fn unary(a: &CTensor, kind: Unary) -> Result<Tensor> {
     wrap(match kind {
         Unary::Gelu => a.gelu_erf()?,
+        Unary::GeluTanh => a.gelu()?,
         Unary::Silu => a.silu()?,
         Unary::Tanh => a.tanh()?,
         Unary::Relu => a.relu()?,

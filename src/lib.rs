@@ -7,6 +7,7 @@ pub mod error;
 pub mod gpu;
 pub mod models;
 pub mod ops;
+pub mod ops_decoder;
 pub mod ops_nn;
 pub mod platform;
 pub mod quant;

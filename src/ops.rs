@@ -80,6 +80,7 @@ pub(crate) enum Binary {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Unary {
     Gelu,
+    GeluTanh,
     Silu,
     Tanh,
     Relu,
@@ -145,6 +146,11 @@ impl Tensor {
     /// GELU with the exact erf (BERT's `gelu`).
     pub fn gelu(&self) -> Result<Tensor> {
         self.unary("gelu", Unary::Gelu)
+    }
+
+    /// GELU with the tanh approximation (GPT-2's `gelu_new`).
+    pub fn gelu_tanh(&self) -> Result<Tensor> {
+        self.unary("gelu_tanh", Unary::GeluTanh)
     }
 
     pub fn silu(&self) -> Result<Tensor> {

@@ -72,6 +72,15 @@ pub fn gelu(x: &[f32]) -> Vec<f32> {
     }).collect()
 }
 
+/// GELU, tanh approximation (GPT-2's `gelu_new`), in f64.
+pub fn gelu_tanh(x: &[f32]) -> Vec<f32> {
+    x.iter().map(|&v| {
+        let v = v as f64;
+        let u = (2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v * v * v);
+        (0.5 * v * (1.0 + u.tanh())) as f32
+    }).collect()
+}
+
 pub fn silu(x: &[f32]) -> Vec<f32> {
     x.iter().map(|&v| (v as f64 / (1.0 + (-(v as f64)).exp())) as f32).collect()
 }

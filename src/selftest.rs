@@ -259,6 +259,7 @@ async fn elementwise_cases(device: &Device, quick: bool) -> Vec<Case> {
         let x = [Input::new(&mut rng, &[n], -6.0, 6.0)];
         out.push(case(device, format!("scale [{n}]"), &x, ELEMENTWISE, &|t| t[0].scale(-0.37), &|i| r::scale(&i[0].data, -0.37)).await);
         out.push(case(device, format!("gelu [{n}]"), &x, ELEMENTWISE, &|t| t[0].gelu(), &|i| r::gelu(&i[0].data)).await);
+        out.push(case(device, format!("gelu_tanh [{n}]"), &x, ELEMENTWISE, &|t| t[0].gelu_tanh(), &|i| r::gelu_tanh(&i[0].data)).await);
         out.push(case(device, format!("silu [{n}]"), &x, ELEMENTWISE, &|t| t[0].silu(), &|i| r::silu(&i[0].data)).await);
     }
     // A bias [C] broadcast over rows, and a per-column scale.

@@ -32,6 +32,10 @@ usage:
   webfm classify <model-folder> [--device D] [--bits 4|8] [--top-k N] [--labels a,b,c] [--template T]
                                      texts from stdin -> {\"text\", \"labels\": [{\"label\", \"score\"}]} per line
 
+  webfm generate <model-folder> --prompt TEXT [--chat] [--max-new-tokens N] [--greedy | --temperature T
+                 --top-k K --top-p P --seed S] [--repetition-penalty R] [--stop S] [--device D] [--logits K]
+                                     text generation -> one JSON object; the text streams to stderr
+
   D is auto (default), gpu or cpu. Every subcommand takes --help.";
 
 fn main() -> ExitCode {
@@ -51,7 +55,7 @@ struct Args {
     options: Vec<(String, Option<String>)>,
 }
 
-const FLAGS: [&str; 6] = ["--quick", "--help", "--bt", "--json", "--no-normalize", "--no-truncate"];
+const FLAGS: [&str; 9] = ["--quick", "--help", "--bt", "--json", "--no-normalize", "--no-truncate", "--chat", "--greedy", "--ignore-eos"];
 
 fn parse(args: &[String]) -> Result<Args, String> {
     let mut out = Args { positional: Vec::new(), options: Vec::new() };
@@ -226,6 +230,14 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             encoder_command(cmd, &a).map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
+        "generate" => {
+            if a.has("--help") {
+                println!("{GENERATE_HELP}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            generate_command(&a)?;
+            Ok(ExitCode::SUCCESS)
+        }
         other => Err(format!("unknown command {other:?}; try webfm --help")),
     }
 }
@@ -300,6 +312,90 @@ fn encoder_command(cmd: &str, a: &Args) -> Result<(), String> {
             writeln!(out, "{r}").map_err(|e| format!("stdout: {e}"))?;
         }
     }
+    Ok(())
+}
+
+const GENERATE_HELP: &str = "usage: webfm generate <model-folder> --prompt TEXT [--chat] [--max-new-tokens N]
+                   [--greedy | --temperature T [--top-k K] [--top-p P] [--seed S]]
+                   [--repetition-penalty R] [--stop S] [--ignore-eos] [--device auto|gpu|cpu]
+                   [--bits 4|8] [--group G] [--logits K]
+  generates text after the prompt and prints one JSON object:
+  {\"prompt_ids\": [...], \"ids\": [...], \"text\": ..., \"finish\": \"eos\"|\"stop\"|\"length\",
+   \"logits\": [first K logits at the last prompt position], \"ms_first_token\": ...,
+   \"tokens_per_s\": ..., \"kv_cache_bytes\": ...}
+  while the text streams to stderr. --chat puts the prompt as a user message
+  through the model's chat template. Greedy unless --temperature is above 0
+  (default 0); --max-new-tokens defaults to 128. Models: Llama-family
+  (llama, mistral, qwen2, SmolLM2) and GPT-2 folders, e.g. from webfm convert.";
+
+/// `webfm generate`.
+fn generate_command(a: &Args) -> Result<(), String> {
+    use std::io::Write;
+    use webfm::models::decoder::{ChatMessage, Decoder, GenerateOptions, Generation};
+    use webfm::models::nn::Quantization;
+    a.check(&[
+        "--device", "--bits", "--group", "--prompt", "--chat", "--max-new-tokens", "--greedy", "--temperature", "--top-k", "--top-p", "--seed",
+        "--repetition-penalty", "--stop", "--ignore-eos", "--logits",
+    ])?;
+    let [dir] = &a.positional[..] else {
+        return Err("generate needs one model folder".into());
+    };
+    let prompt = a.get("--prompt").ok_or("generate needs --prompt TEXT")?;
+    let device = a.device()?;
+    let mut params = webfm::models::params::Params::new(&device);
+    if let Some(bits) = a.number::<u32>("--bits")? {
+        let q = Quantization { bits, group: a.number("--group")?.unwrap_or(64) };
+        webfm::quant::affine::check_params(1, q.group, q.bits, q.group).map_err(|e| e.to_string())?;
+        params.quantize_on_load(q);
+    }
+    let dir = Path::new(dir);
+    let files = webfm::models::files::native::model_files(dir).map_err(|e| e.to_string())?;
+    webfm::models::files::native::load_weights(dir, &mut params).map_err(|e| e.to_string())?;
+    let model = std::rc::Rc::new(Decoder::new(&files, &params).map_err(|e| e.to_string())?);
+    drop(params);
+    let text = if a.has("--chat") { model.apply_chat_template(&[ChatMessage { role: "user".into(), content: prompt.into() }]).map_err(|e| e.to_string())? } else { prompt.to_string() };
+    let opt = GenerateOptions {
+        max_new_tokens: a.number("--max-new-tokens")?.unwrap_or(128),
+        temperature: if a.has("--greedy") { 0.0 } else { a.number("--temperature")?.unwrap_or(0.0) },
+        top_k: a.number("--top-k")?.unwrap_or(0),
+        top_p: a.number("--top-p")?.unwrap_or(1.0),
+        repetition_penalty: a.number("--repetition-penalty")?.unwrap_or(1.0),
+        seed: a.number("--seed")?.unwrap_or(0),
+        stop: a.get("--stop").map(|s| vec![s.to_string()]).unwrap_or_default(),
+        ignore_eos: a.has("--ignore-eos"),
+    };
+    let prompt_ids = model.encode(&text).map_err(|e| e.to_string())?;
+    let k_logits = a.number::<usize>("--logits")?.unwrap_or(0);
+    let start = std::time::Instant::now();
+    let mut g = Generation::new(model.clone(), prompt_ids, opt).map_err(|e| e.to_string())?;
+    if k_logits > 0 {
+        g.keep_first_logits();
+    }
+    let (mut first_ms, mut first_at) = (0.0, start);
+    let mut err = std::io::stderr().lock();
+    while let Some(piece) = pollster::block_on(g.next()).map_err(|e| e.to_string())? {
+        if g.ids.len() == 1 {
+            first_at = std::time::Instant::now();
+            first_ms = (first_at - start).as_secs_f64() * 1e3;
+        }
+        let _ = write!(err, "{}", piece.text);
+        let _ = err.flush();
+    }
+    let _ = writeln!(err);
+    let decode_s = first_at.elapsed().as_secs_f64();
+    let tokens_per_s = if g.ids.len() > 1 && decode_s > 0.0 { (g.ids.len() - 1) as f64 / decode_s } else { 0.0 };
+    let logits: Vec<f32> = g.first_logits.as_ref().map(|l| l.iter().take(k_logits).copied().collect()).unwrap_or_default();
+    let out = serde_json::json!({
+        "prompt_ids": g.prompt_ids,
+        "ids": g.ids,
+        "text": g.text(),
+        "finish": g.finish.map(|f| f.name()),
+        "logits": logits,
+        "ms_first_token": first_ms,
+        "tokens_per_s": tokens_per_s,
+        "kv_cache_bytes": g.cache_bytes(),
+    });
+    println!("{out}");
     Ok(())
 }
 

@@ -20,6 +20,9 @@ pub(crate) enum Shader {
     QMatmul,
     Embedding,
     Attention,
+    Decoder,
+    Rope,
+    Sample,
 }
 
 impl Shader {
@@ -35,6 +38,9 @@ impl Shader {
             Shader::QMatmul => include_str!("../../shaders/qmatmul.wgsl"),
             Shader::Embedding => include_str!("../../shaders/embedding.wgsl"),
             Shader::Attention => include_str!("../../shaders/attention.wgsl"),
+            Shader::Decoder => include_str!("../../shaders/decoder.wgsl"),
+            Shader::Rope => include_str!("../../shaders/rope.wgsl"),
+            Shader::Sample => include_str!("../../shaders/sample.wgsl"),
         }
     }
 }

@@ -6,6 +6,7 @@
 pub(crate) mod kernels;
 pub(crate) mod ops;
 mod pool;
+pub(crate) mod decoder;
 pub(crate) mod nn;
 pub(crate) mod qops;
 
@@ -301,6 +302,21 @@ impl Gpu {
             self.queue.write_buffer(&view.buf.buffer, whole as u64, &tail);
         }
         Ok(view)
+    }
+
+    /// Records a copy of `numel` f32 values from the start of the contiguous
+    /// view `src` to element `at` of `dst`, in order with the dispatches.
+    pub(crate) fn copy_into(&self, src: &GpuView, dst: &GpuView, at: usize, numel: usize) -> Result<()> {
+        self.check_alive()?;
+        if numel == 0 {
+            return Ok(());
+        }
+        let mut pending = self.pending.borrow_mut();
+        let encoder = pending.get_or_insert_with(|| {
+            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webfm.step") })
+        });
+        encoder.copy_buffer_to_buffer(src.buffer(), (src.offset * 4) as u64, dst.buffer(), ((dst.offset + at) * 4) as u64, (numel * 4) as u64);
+        Ok(())
     }
 
     /// Records one dispatch of `kernel` into the shared encoder. `params` go to

@@ -205,6 +205,7 @@ pub(crate) fn unary(a: &GpuView, shape: &[usize], kind: Unary) -> Result<Tensor>
     let out = gpu.alloc(n, DType::F32)?;
     let (entry, scalar) = match kind {
         Unary::Gelu => ("gelu", 0.0f32),
+        Unary::GeluTanh => ("gelu_tanh", 0.0),
         Unary::Silu => ("silu", 0.0),
         Unary::Tanh => ("tanh_", 0.0),
         Unary::Relu => ("relu", 0.0),

@@ -11,7 +11,7 @@ use crate::weights::safetensors::Header;
 use crate::weights::stream::SafetensorsStream;
 
 /// Files read when present besides config and tokenizer.
-pub const OPTIONAL: [&str; 3] = ["1_Pooling/config.json", "sentence_bert_config.json", "modules.json"];
+pub const OPTIONAL: [&str; 4] = ["1_Pooling/config.json", "sentence_bert_config.json", "modules.json", "tokenizer_config.json"];
 
 /// The small files of a model folder (everything but the weights).
 #[derive(Clone, Default)]

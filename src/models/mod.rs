@@ -3,6 +3,9 @@
 //! ([`files`]) and the architectures.
 
 pub mod bert;
+pub mod decoder;
 pub mod files;
+pub mod gpt2;
+pub mod llama;
 pub mod nn;
 pub mod params;

@@ -35,6 +35,16 @@ impl Quantization {
     }
 }
 
+impl Quantization {
+    /// The quantization of module `prefix` (checkpoint path without
+    /// `.weight`): its own entry under `config.json`'s `"quantization"` (a
+    /// converted GGUF keeps e.g. the embedding at 8 bits and the rest at 4),
+    /// else the top-level pair, else what the weights were quantized to on load.
+    pub fn for_module(config: &serde_json::Value, params: &Params, prefix: &str) -> Option<Quantization> {
+        crate::weights::convert::module_quantization(config, prefix).map(|(bits, group)| Quantization { bits, group }).or(params.quantized_on_load())
+    }
+}
+
 /// A linear layer `y = x · Wᵀ + b` with `W [out, in]`, possibly split into
 /// blocks of output rows (each one buffer on the GPU).
 pub struct Linear {
@@ -102,6 +112,23 @@ impl Linear {
             }
         };
         let bias = if bias { Some(p.float(&format!("{prefix}.bias"), &[out], why)?) } else { None };
+        Ok(Linear { parts, bias, out_features: out, in_features: inp })
+    }
+
+    /// GPT-2's `Conv1D`: `{prefix}.weight` stored `[in, out]` (the
+    /// transpose of a linear layer's) and `{prefix}.bias` `[out]`. Float only
+    /// (these weights are never quantized: see `weights::convert::quantizable`).
+    pub fn load_conv1d(p: &Params, prefix: &str, inp: usize, out: usize, why: &str) -> Result<Linear> {
+        let (_, blocks) = p.float_blocks(&format!("{prefix}.weight"), &[inp, out], why)?;
+        let mut parts = Vec::with_capacity(blocks.len());
+        for b in blocks {
+            parts.push(Weight::Float(if matches!(b.storage, Storage::Cpu(_)) { widen_tensor(&b)? } else { b }));
+        }
+        if parts.len() > 1 {
+            // Row blocks of [in, out] split the inputs, not the outputs.
+            return Err(Error::InvalidArgument(format!("{prefix}.weight: a Conv1D weight larger than one GPU buffer is not supported")));
+        }
+        let bias = Some(p.float(&format!("{prefix}.bias"), &[out], why)?);
         Ok(Linear { parts, bias, out_features: out, in_features: inp })
     }
 
@@ -224,5 +251,9 @@ impl LayerNorm {
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.layer_norm(&self.gamma, &self.beta, self.eps)
+    }
+
+    pub fn device(&self) -> Device {
+        self.gamma.device()
     }
 }

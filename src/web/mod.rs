@@ -2,6 +2,7 @@
 //! plain objects; every failure becomes a JS `Error` with a readable message.
 
 mod fetch;
+mod generate;
 mod model;
 
 use std::str::FromStr;

@@ -19,19 +19,19 @@ use crate::models::params::Params;
 use crate::tensor::{Device, DeviceRequest};
 use crate::weights::shards::{ShardIndex, INDEX_FILE};
 
-fn get(v: &JsValue, key: &str) -> JsValue {
+pub(super) fn get(v: &JsValue, key: &str) -> JsValue {
     Reflect::get(v, &key.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
-fn opt_str(v: &JsValue, key: &str) -> Option<String> {
+pub(super) fn opt_str(v: &JsValue, key: &str) -> Option<String> {
     get(v, key).as_string()
 }
 
-fn opt_num(v: &JsValue, key: &str) -> Option<f64> {
+pub(super) fn opt_num(v: &JsValue, key: &str) -> Option<f64> {
     get(v, key).as_f64()
 }
 
-fn opt_bool(v: &JsValue, key: &str) -> Option<bool> {
+pub(super) fn opt_bool(v: &JsValue, key: &str) -> Option<bool> {
     get(v, key).as_bool()
 }
 
@@ -46,7 +46,7 @@ fn wasm_memory_bytes() -> u64 {
 /// What loading measured, for `info()` and `loadWeights`.
 #[derive(Clone, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-struct LoadStats {
+pub(super) struct LoadStats {
     files: Vec<String>,
     tensors: usize,
     bytes: u64,
@@ -55,10 +55,10 @@ struct LoadStats {
     /// wasm linear memory after loading (it never shrinks: the high-water mark).
     wasm_memory_bytes: u64,
     gpu_bytes: u64,
-    millis: f64,
+    pub(super) millis: f64,
 }
 
-struct Progress {
+pub(super) struct Progress {
     callback: Option<Function>,
 }
 
@@ -75,13 +75,13 @@ impl Progress {
 }
 
 /// A folder URL (`"/models/minilm/"`) or `{config, tokenizer, weights, ...}`.
-enum Source {
+pub(super) enum Source {
     Folder(String),
     Files(JsValue),
 }
 
 impl Source {
-    fn of(v: &JsValue) -> Result<Source> {
+    pub(super) fn of(v: &JsValue) -> Result<Source> {
         if let Some(s) = v.as_string() {
             let base = if s.ends_with('/') { s } else { format!("{s}/") };
             return Ok(Source::Folder(base));
@@ -106,6 +106,7 @@ impl Source {
                     "1_Pooling/config.json" => "pooling",
                     "sentence_bert_config.json" => "sentenceConfig",
                     "modules.json" => "modules",
+                    "tokenizer_config.json" => "tokenizerConfig",
                     other => other,
                 };
                 let v = get(o, key);
@@ -128,7 +129,7 @@ impl Source {
         }
     }
 
-    async fn files(&self) -> Result<ModelFiles> {
+    pub(super) async fn files(&self) -> Result<ModelFiles> {
         let mut files = ModelFiles {
             config: self.small("config.json", true).await?.unwrap_or_default(),
             tokenizer: self.small("tokenizer.json", true).await?.unwrap_or_default(),
@@ -174,7 +175,7 @@ impl Source {
 }
 
 /// Streams every weights file into `params`.
-async fn load_weights(source: &Source, params: &mut Params, progress: &Progress) -> Result<LoadStats> {
+pub(super) async fn load_weights(source: &Source, params: &mut Params, progress: &Progress) -> Result<LoadStats> {
     let mut stats = LoadStats::default();
     for (name, src) in source.weight_sources().await? {
         let mut body = Body::open(&name, &src).await?;
@@ -198,13 +199,13 @@ async fn load_weights(source: &Source, params: &mut Params, progress: &Progress)
     Ok(stats)
 }
 
-struct Options {
-    device: DeviceRequest,
-    quantize: Option<Quantization>,
-    progress: Progress,
+pub(super) struct Options {
+    pub(super) device: DeviceRequest,
+    pub(super) quantize: Option<Quantization>,
+    pub(super) progress: Progress,
 }
 
-fn options(v: &JsValue) -> Result<Options> {
+pub(super) fn options(v: &JsValue) -> Result<Options> {
     let device = match opt_str(v, "device") {
         Some(d) => d.parse()?,
         None => DeviceRequest::Auto,
@@ -221,7 +222,7 @@ fn options(v: &JsValue) -> Result<Options> {
     Ok(Options { device, quantize, progress: Progress { callback } })
 }
 
-fn now() -> f64 {
+pub(super) fn now() -> f64 {
     js_sys::Date::now()
 }
 
@@ -259,7 +260,7 @@ fn strings(v: &JsValue, what: &str) -> Result<(Vec<String>, bool)> {
     Err(Error::InvalidArgument(format!("{what}: expected a string or an array of strings")))
 }
 
-fn promise<F>(f: F) -> js_sys::Promise
+pub(super) fn promise<F>(f: F) -> js_sys::Promise
 where
     F: std::future::Future<Output = Result<JsValue>> + 'static,
 {

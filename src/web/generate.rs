@@ -1,0 +1,402 @@
+//! `TextModel`: load a decoder folder (Llama-family, GPT-2), then stream
+//! generated text as an async iterator, cancellable with an `AbortSignal`.
+//! One generation runs at a time per model; a second waits its turn.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Object, Reflect};
+use wasm_bindgen::prelude::*;
+
+use super::model::{get, load_weights, now, opt_bool, opt_num, options, promise, LoadStats, Source};
+use super::{js_err, to_js};
+use crate::error::{Error, Result};
+use crate::models::decoder::{ChatMessage, Decoder, GenerateOptions, Generation};
+use crate::models::params::Params;
+use crate::tensor::Device;
+
+/// Turns for the model: one generation at a time, the others queued in order.
+#[derive(Default)]
+struct Turns {
+    busy: Cell<bool>,
+    waiting: RefCell<VecDeque<futures_channel::oneshot::Sender<()>>>,
+}
+
+impl Turns {
+    async fn acquire(self: &Rc<Self>) {
+        if !self.busy.replace(true) {
+            return;
+        }
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.waiting.borrow_mut().push_back(tx);
+        // The releaser hands the turn over without clearing `busy`.
+        let _ = rx.await;
+    }
+
+    fn release(&self) {
+        while let Some(tx) = self.waiting.borrow_mut().pop_front() {
+            if tx.send(()).is_ok() {
+                return;
+            }
+        }
+        self.busy.set(false);
+    }
+}
+
+/// A decoder on one device.
+#[wasm_bindgen]
+pub struct TextModel {
+    inner: Rc<Decoder>,
+    turns: Rc<Turns>,
+    stats: LoadStats,
+}
+
+fn generate_options(v: &JsValue) -> Result<GenerateOptions> {
+    let d = GenerateOptions::default();
+    let stop = match get(v, "stop") {
+        s if s.is_string() => vec![s.as_string().unwrap_or_default()],
+        s if Array::is_array(&s) => Array::from(&s).iter().map(|x| x.as_string().ok_or_else(|| Error::InvalidArgument("generate: stop strings must be strings".into()))).collect::<Result<_>>()?,
+        _ => Vec::new(),
+    };
+    let count = |k: &str, default: usize| -> Result<usize> {
+        match opt_num(v, k) {
+            None => Ok(default),
+            Some(n) if n >= 0.0 && n.fract() == 0.0 => Ok(n as usize),
+            Some(n) => Err(Error::InvalidArgument(format!("generate: {k} must be a whole number ≥ 0, got {n}"))),
+        }
+    };
+    Ok(GenerateOptions {
+        max_new_tokens: count("maxNewTokens", d.max_new_tokens)?,
+        temperature: opt_num(v, "temperature").map_or(d.temperature, |t| t as f32),
+        top_k: count("topK", 0)?,
+        top_p: opt_num(v, "topP").map_or(d.top_p, |t| t as f32),
+        repetition_penalty: opt_num(v, "repetitionPenalty").map_or(d.repetition_penalty, |t| t as f32),
+        seed: opt_num(v, "seed").map_or(0, |s| s as u64),
+        stop,
+        ignore_eos: opt_bool(v, "ignoreEos").unwrap_or(false),
+    })
+}
+
+/// The prompt's token ids: a string as is, or `[{role, content}]` through
+/// the chat template.
+fn prompt_ids(m: &Decoder, prompt: &JsValue) -> Result<Vec<u32>> {
+    let text = if let Some(s) = prompt.as_string() {
+        s
+    } else if Array::is_array(prompt) {
+        let messages: Vec<ChatMessage> = serde_wasm_bindgen::from_value(prompt.clone())
+            .map_err(|e| Error::InvalidArgument(format!("generate: messages must be [{{role, content}}] with string fields ({e})")))?;
+        m.apply_chat_template(&messages)?
+    } else {
+        return Err(Error::InvalidArgument("generate: the prompt must be a string or an array of {role, content} messages".into()));
+    };
+    m.encode(&text)
+}
+
+/// One generation, driven by the iterator's `next()`.
+struct Run {
+    model: Rc<Decoder>,
+    turns: Rc<Turns>,
+    prompt: Vec<u32>,
+    opt: GenerateOptions,
+    signal: Option<JsValue>,
+    state: State,
+    /// `return()` was called (e.g. `break` in `for await`) while a token ran.
+    cancel: bool,
+    /// The generated ids, kept when the generation ends.
+    ids: Vec<u32>,
+    started: f64,
+    first_token_ms: f64,
+    first_at: f64,
+}
+
+enum State {
+    Queued,
+    /// `None` while a token is being computed.
+    Running(Option<Box<Generation>>),
+    Done { generated: usize, finish: &'static str, cache_bytes: u64 },
+}
+
+impl Run {
+    fn aborted(&self) -> bool {
+        self.cancel || self.signal.as_ref().is_some_and(|s| Reflect::get(s, &"aborted".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false))
+    }
+
+    /// Ends the run: drops the generation (freeing its KV cache) and hands
+    /// the model to the next one in line.
+    fn end(&mut self, finish: &'static str, generated: usize, cache_bytes: u64) {
+        if let State::Running(Some(g)) = &self.state {
+            self.ids = g.ids.clone();
+        }
+        let held = !matches!(self.state, State::Queued | State::Done { .. });
+        self.state = State::Done { generated, finish, cache_bytes };
+        if held {
+            self.turns.release();
+        }
+    }
+
+    /// Cancels: now if no token is running, else when it returns.
+    fn cancel(&mut self) {
+        match &self.state {
+            State::Running(Some(g)) => {
+                let (n, b) = (g.ids.len(), g.cache_bytes());
+                self.end("cancelled", n, b);
+            }
+            State::Queued => self.end("cancelled", 0, 0),
+            State::Running(None) => self.cancel = true,
+            State::Done { .. } => {}
+        }
+    }
+
+    /// The next non-empty text piece, or `None` at the end.
+    async fn next(run: &Rc<RefCell<Run>>) -> Result<Option<String>> {
+        loop {
+            if matches!(run.borrow().state, State::Done { .. }) {
+                return Ok(None);
+            }
+            if run.borrow().aborted() {
+                run.borrow_mut().cancel();
+                return Ok(None);
+            }
+            if matches!(run.borrow().state, State::Queued) {
+                let turns = run.borrow().turns.clone();
+                turns.acquire().await;
+                let mut r = run.borrow_mut();
+                r.state = State::Running(None);
+                if r.aborted() {
+                    r.end("cancelled", 0, 0);
+                    return Ok(None);
+                }
+                r.started = now();
+                match Generation::new(r.model.clone(), r.prompt.clone(), r.opt.clone()) {
+                    Ok(g) => r.state = State::Running(Some(Box::new(g))),
+                    Err(e) => {
+                        r.end("error", 0, 0);
+                        return Err(e);
+                    }
+                }
+                continue;
+            }
+            // Step outside the borrow: `return()` and `stats()` may come in meanwhile.
+            let mut g = match &mut run.borrow_mut().state {
+                State::Running(g) => g.take().ok_or_else(|| Error::InvalidArgument("generate: next() called while a token is running; await each next()".into()))?,
+                _ => unreachable!("checked above"),
+            };
+            let step = g.next().await;
+            let mut r = run.borrow_mut();
+            let (n, bytes, finish) = (g.ids.len(), g.cache_bytes(), g.finish);
+            r.state = State::Running(Some(g));
+            match step {
+                Err(e) => {
+                    r.end("error", n, bytes);
+                    return Err(e);
+                }
+                Ok(None) => {
+                    r.end(finish.map_or("length", |f| f.name()), n, bytes);
+                    return Ok(None);
+                }
+                Ok(Some(piece)) => {
+                    if n == 1 {
+                        r.first_at = now();
+                        r.first_token_ms = r.first_at - r.started;
+                    }
+                    if let Some(f) = finish {
+                        r.end(f.name(), n, bytes);
+                    } else if r.cancel {
+                        r.end("cancelled", n, bytes);
+                    }
+                    if !piece.text.is_empty() {
+                        return Ok(Some(piece.text));
+                    }
+                }
+            }
+        }
+    }
+
+    fn stats(&self) -> serde_json::Value {
+        let (generated, finish, cache) = match &self.state {
+            State::Queued | State::Running(None) => (0, None, 0),
+            State::Running(Some(g)) => (g.ids.len(), None, g.cache_bytes()),
+            State::Done { generated, finish, cache_bytes } => (*generated, Some(*finish), *cache_bytes),
+        };
+        let ids = if let State::Running(Some(g)) = &self.state { g.ids.clone() } else { self.ids.clone() };
+        let decode_s = (now() - self.first_at) / 1e3;
+        serde_json::json!({
+            "promptTokens": self.prompt.len(),
+            "newTokens": generated,
+            "ids": ids,
+            "finish": finish,
+            "msFirstToken": self.first_token_ms,
+            "tokensPerSecond": if generated > 1 && decode_s > 0.0 { (generated - 1) as f64 / decode_s } else { 0.0 },
+            "kvCacheBytes": cache,
+        })
+    }
+}
+
+fn iter_result(value: JsValue, done: bool) -> JsValue {
+    let o = Object::new();
+    let _ = Reflect::set(&o, &"value".into(), &value);
+    let _ = Reflect::set(&o, &"done".into(), &done.into());
+    o.into()
+}
+
+#[wasm_bindgen]
+impl TextModel {
+    /// Loads a decoder: a folder URL or `{config, tokenizer, weights,
+    /// tokenizerConfig?}`. Options as `Model.load`: `device`, `bits`/`group`,
+    /// `onProgress({file, loaded, total})`.
+    pub async fn load(source: JsValue, options_: JsValue) -> std::result::Result<TextModel, JsError> {
+        let t0 = now();
+        let opt = options(&options_).map_err(js_err)?;
+        let source = Source::of(&source).map_err(js_err)?;
+        let files = source.files().await.map_err(js_err)?;
+        let device = Device::new(opt.device).await.map_err(js_err)?;
+        let mut params = Params::new(&device);
+        if let Some(q) = opt.quantize {
+            params.quantize_on_load(q);
+        }
+        let result = async {
+            let mut stats = load_weights(&source, &mut params, &opt.progress).await?;
+            let m = Decoder::new(&files, &params)?;
+            stats.millis = now() - t0;
+            Ok::<_, Error>((m, stats))
+        }
+        .await;
+        drop(params);
+        match result {
+            Ok((m, stats)) => Ok(TextModel { inner: Rc::new(m), turns: Rc::default(), stats }),
+            Err(e) => {
+                if let Device::Gpu(g) = &device {
+                    g.destroy();
+                }
+                Err(js_err(e))
+            }
+        }
+    }
+
+    /// Streams generated text: `for await (const piece of model.generate(prompt, options))`.
+    /// `prompt` is a string or `[{role, content}]` (put through the chat
+    /// template). Options: `maxNewTokens` (128), `temperature` (0: greedy),
+    /// `topK`, `topP`, `repetitionPenalty`, `seed`, `stop` (string or list),
+    /// `signal` (an `AbortSignal`: the iteration ends within one token and
+    /// the model stays usable). The iterator's `stats()` gives prompt and new
+    /// tokens, the finish reason, time to first token and tokens per second.
+    /// Bad options and prompts throw here, before anything runs.
+    pub fn generate(&self, prompt: JsValue, options: JsValue) -> std::result::Result<JsValue, JsError> {
+        let opt = generate_options(&options).map_err(js_err)?;
+        opt.check().map_err(js_err)?;
+        let ids = prompt_ids(&self.inner, &prompt).map_err(js_err)?;
+        // The same checks Generation::new makes, so that they throw now.
+        if ids.is_empty() {
+            return Err(JsError::new("generate: the prompt is empty (no tokens)"));
+        }
+        let max = self.inner.info.max_positions;
+        if ids.len() + opt.max_new_tokens > max {
+            return Err(JsError::new(&format!("generate: the prompt's {} tokens + maxNewTokens {} pass the model's context of {max} positions", ids.len(), opt.max_new_tokens)));
+        }
+        let signal = Some(get(&options, "signal")).filter(JsValue::is_object);
+        let run = Rc::new(RefCell::new(Run {
+            model: self.inner.clone(),
+            turns: self.turns.clone(),
+            prompt: ids,
+            opt,
+            signal,
+            state: State::Queued,
+            cancel: false,
+            ids: Vec::new(),
+            started: now(),
+            first_token_ms: 0.0,
+            first_at: now(),
+        }));
+        let it = Object::new();
+        let r = run.clone();
+        let next = Closure::<dyn FnMut() -> js_sys::Promise>::new(move || {
+            let r = r.clone();
+            promise(async move {
+                let piece = Run::next(&r).await?;
+                Ok(match piece {
+                    Some(text) => iter_result(text.into(), false),
+                    None => iter_result(JsValue::UNDEFINED, true),
+                })
+            })
+        });
+        let r = run.clone();
+        let ret = Closure::<dyn FnMut() -> js_sys::Promise>::new(move || {
+            let r = r.clone();
+            promise(async move {
+                r.borrow_mut().cancel();
+                Ok(iter_result(JsValue::UNDEFINED, true))
+            })
+        });
+        let r = run;
+        let stats = Closure::<dyn FnMut() -> std::result::Result<JsValue, JsError>>::new(move || to_js(&r.borrow().stats()));
+        let _ = Reflect::set(&it, &"next".into(), next.as_ref());
+        let _ = Reflect::set(&it, &"return".into(), ret.as_ref());
+        let _ = Reflect::set(&it, &"stats".into(), stats.as_ref());
+        let self_fn = Function::new_no_args("return this");
+        let _ = Reflect::set(&it, &js_sys::Symbol::async_iterator(), &self_fn);
+        // The closures live as long as the page holds the iterator: they are
+        // small, and JS cannot tell us when it lets go of it.
+        next.forget();
+        ret.forget();
+        stats.forget();
+        Ok(it.into())
+    }
+
+    /// The logits after `prompt` (a string or messages): a `Float32Array` of
+    /// the vocabulary at the last position (every position with `{all: true}`,
+    /// row after row). Waits for a running generation to finish.
+    pub fn logits(&self, prompt: JsValue, options: JsValue) -> js_sys::Promise {
+        let (m, turns) = (self.inner.clone(), self.turns.clone());
+        promise(async move {
+            let ids = prompt_ids(&m, &prompt)?;
+            if ids.is_empty() {
+                return Err(Error::InvalidArgument("logits: the prompt is empty (no tokens)".into()));
+            }
+            turns.acquire().await;
+            let r = async {
+                let mut cache = m.new_cache(ids.len())?;
+                let l = m.forward(&ids, &mut cache, opt_bool(&options, "all").unwrap_or(false))?;
+                l.to_vec_f32().await
+            }
+            .await;
+            turns.release();
+            Ok(js_sys::Float32Array::from(r?.as_slice()).into())
+        })
+    }
+
+    /// The chat template applied to `[{role, content}]` (the prompt `generate` would see).
+    #[wasm_bindgen(js_name = applyChatTemplate)]
+    pub fn apply_chat_template(&self, messages: JsValue) -> std::result::Result<String, JsError> {
+        let messages: Vec<ChatMessage> = serde_wasm_bindgen::from_value(messages).map_err(|e| JsError::new(&format!("applyChatTemplate: messages must be [{{role, content}}] ({e})")))?;
+        self.inner.apply_chat_template(&messages).map_err(js_err)
+    }
+
+    /// Token ids of a text.
+    pub fn tokenize(&self, text: String) -> std::result::Result<Vec<u32>, JsError> {
+        self.inner.encode(&text).map_err(js_err)
+    }
+
+    /// The architecture, device, sizes and what loading measured.
+    pub fn info(&self) -> std::result::Result<JsValue, JsError> {
+        let i = &self.inner.info;
+        to_js(&serde_json::json!({
+            "modelType": i.model_type,
+            "device": self.inner.device().describe(),
+            "deviceKind": self.inner.device().kind(),
+            "vocab": i.vocab,
+            "maxPositions": i.max_positions,
+            "eosTokenIds": i.eos,
+            "chatTemplate": i.chat_template.is_some(),
+            "gpuBytes": match self.inner.device() { Device::Gpu(g) => g.live_bytes(), Device::Cpu => 0 },
+            "load": self.stats,
+        }))
+    }
+
+    /// Frees the model's GPU memory now; later calls fail.
+    pub fn dispose(&self) {
+        if let Device::Gpu(g) = self.inner.device() {
+            g.destroy();
+        }
+    }
+}
