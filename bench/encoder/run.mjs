@@ -11,13 +11,13 @@
 // --quick: few runs, a smoke test written to bench/out/encoder-<engine>.quick.json; --table-only: print the
 // table from bench/out/encoder-*.json; --serve: only serve the page for a browser.
 
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "../../scripts/serve.mjs";
-import { chromiumPath, launch } from "../../tests/browser/chromium.mjs";
+import { launch } from "../../tests/browser/chromium.mjs";
+import { fmt, machine, serveRoot, slug, writeRows } from "../driver.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, "../..");
@@ -25,7 +25,6 @@ const OUT = join(ROOT, "bench/out");
 const MODEL_DIR = join(ROOT, ".cache/onnx-minilm");
 const ALL_ROWS = ["wasm:fp32", "wasm:q8", "webgpu:fp32", "webgpu:q8"];
 const ENGINE_FILES = { "transformers.js": "engine-transformersjs.mjs", webfm: "engine-webfm.mjs" };
-const slug = (name) => name.replace(/[^a-z0-9]/gi, "").toLowerCase(); // transformers.js -> transformersjs
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -40,42 +39,12 @@ const outFile = (engine) => join(OUT, `encoder-${slug(engine)}${quick ? ".quick"
 const QUICK_PLAN = { short: { runs: 3, minRuns: 1, budgetMs: 5_000 }, batch: { runs: 1, minRuns: 1, budgetMs: 0 } };
 const ROW_TIMEOUT_MS = { wasm: 10 * 60_000, webgpu: 20 * 60_000 };
 
-/**
- * scripts/serve.mjs serves pkg/, bench/, tests/, www/ and /models/ (from .cache/models)
- * under a root; give it a root of symlinks whose .cache/models also holds
- * onnx-minilm -> .cache/onnx-minilm.
- */
-function serveRoot() {
-  const dir = mkdtempSync(join(tmpdir(), "webfm-encoder-root-"));
-  for (const d of ["pkg", "bench", "tests", "www"]) if (existsSync(join(ROOT, d))) symlinkSync(join(ROOT, d), join(dir, d));
-  mkdirSync(join(dir, ".cache/models"), { recursive: true });
-  symlinkSync(MODEL_DIR, join(dir, ".cache/models/onnx-minilm"));
-  return dir;
-}
-
-function machine() {
-  let chromium = null;
-  try {
-    chromium = execFileSync(chromiumPath(), ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-  } catch {}
-  return {
-    cpus: cpus().length,
-    cpu: cpus()[0]?.model,
-    mem_gib: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-    chromium,
-    loadavg_at_start: loadavg().map((x) => Math.round(x * 100) / 100),
-    date: new Date().toISOString(),
-  };
-}
-
 // ---------------------------------------------------------------- table
 const METRICS = [
   ["load", "load (ms)", (r) => r.load_ms],
   ["short", "short sentence (ms)", (r) => r.short?.median_ms],
   ["batch", "batch 8x128 tok (ms)", (r) => r.batch?.median_ms],
 ];
-const fmt = (x) => (x == null ? "—" : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 
 function table() {
   const load = (name) => {
@@ -130,7 +99,7 @@ if (!existsSync(join(MODEL_DIR, "export.json")) || !existsSync(join(HERE, "node_
   process.exit(2);
 }
 
-const root = serveRoot();
+const root = serveRoot("encoder", { "onnx-minilm": MODEL_DIR });
 if (args.includes("--serve")) {
   const s = await startServer({ port: Number(opt("--port", 8090)), root });
   console.log(`serving ${s.url}bench/encoder/encoder.html?engine=transformers.js&device=wasm&dtype=fp32`);
@@ -177,15 +146,8 @@ if (args.includes("--serve")) {
           await browser.close();
         }
       }
-      mkdirSync(OUT, { recursive: true });
       const file = outFile(engine);
-      // --rows with a subset: keep the other rows of the previous run.
-      if (existsSync(file)) {
-        const done = new Set(result.rows.map((r) => `${r.device}:${r.dtype}`));
-        const old = JSON.parse(readFileSync(file, "utf8")).rows.filter((r) => !done.has(`${r.device}:${r.dtype}`) && !r.error);
-        result.rows = [...result.rows, ...old].sort((a, b) => ALL_ROWS.indexOf(`${a.device}:${a.dtype}`) - ALL_ROWS.indexOf(`${b.device}:${b.dtype}`));
-      }
-      writeFileSync(file, JSON.stringify(result, null, 2) + "\n");
+      writeRows(file, result, ALL_ROWS);
       console.error(`encoder: wrote ${file}`);
     }
     console.log(table());

@@ -86,6 +86,14 @@ impl LlamaConfig {
         };
         Quantization::from_config(file, cfg)?;
         let flag = |k: &str, default: bool| cfg.get(k).and_then(|v| v.as_bool()).unwrap_or(default);
+        // Sliding-window attention (Mistral; Qwen2 with use_sliding_window) is
+        // not implemented: the context is capped at the window, within which
+        // it is the same as full attention.
+        let mut max_positions = num(cfg, "max_position_embeddings")?;
+        let windowed = model_type == "mistral" || flag("use_sliding_window", false);
+        if let Some(w) = cfg.get("sliding_window").and_then(|v| v.as_u64()).filter(|_| windowed) {
+            max_positions = max_positions.min(w as usize);
+        }
         Ok(LlamaConfig {
             vocab: num(cfg, "vocab_size")?,
             hidden,
@@ -94,7 +102,7 @@ impl LlamaConfig {
             kv_heads,
             head_dim,
             intermediate: num(cfg, "intermediate_size")?,
-            max_positions: num(cfg, "max_position_embeddings")?,
+            max_positions,
             eps: float(cfg.get("rms_norm_eps")).unwrap_or(1e-6),
             rope_theta,
             rope_scaling,

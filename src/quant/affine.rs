@@ -93,11 +93,25 @@ impl QuantizedMatrix {
     }
 
     /// Dequantizes row `r` into `out` (`cols` values).
+    ///
+    /// Reads the codes byte by byte (for 4 bits, byte `b` of a row holds
+    /// codes `2b` and `2b + 1` in its low and high nibble), a form the
+    /// compiler vectorizes; the values are [`dequant_one`]'s, exactly.
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
-        let (g, gpr) = (self.group, self.groups_per_row());
-        for (c, o) in out.iter_mut().enumerate().take(self.cols) {
-            let k = r * gpr + c / g;
-            *o = dequant_one(self.scales[k], self.code(r, c), self.biases[k]);
+        let (g, gpr, wpr) = (self.group, self.groups_per_row(), self.words_per_row());
+        let bytes: &[u8] = bytemuck::cast_slice(&self.packed[r * wpr..(r + 1) * wpr]);
+        for (q, o) in out[..self.cols].chunks_exact_mut(g).enumerate() {
+            let (s, b) = (self.scales[r * gpr + q], self.biases[r * gpr + q]);
+            if self.bits == 4 {
+                for (pair, &byte) in o.chunks_exact_mut(2).zip(&bytes[q * g / 2..(q + 1) * g / 2]) {
+                    pair[0] = dequant_one(s, (byte & 15) as u32, b);
+                    pair[1] = dequant_one(s, (byte >> 4) as u32, b);
+                }
+            } else {
+                for (x, &byte) in o.iter_mut().zip(&bytes[q * g..(q + 1) * g]) {
+                    *x = dequant_one(s, byte as u32, b);
+                }
+            }
         }
     }
 

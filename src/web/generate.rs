@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use super::model::{get, load_weights, now, opt_bool, opt_num, options, promise, LoadStats, Source};
 use super::{js_err, to_js};
@@ -105,6 +106,8 @@ struct Run {
     cancel: bool,
     /// The generated ids, kept when the generation ends.
     ids: Vec<u32>,
+    /// `onToken(id)`, called as soon as each new id is known.
+    on_token: Option<Function>,
     started: f64,
     first_token_ms: f64,
     first_at: f64,
@@ -196,6 +199,9 @@ impl Run {
                     return Ok(None);
                 }
                 Ok(Some(piece)) => {
+                    if let Some(f) = &r.on_token {
+                        let _ = f.call1(&JsValue::NULL, &piece.id.into());
+                    }
                     if n == 1 {
                         r.first_at = now();
                         r.first_token_ms = r.first_at - r.started;
@@ -279,7 +285,8 @@ impl TextModel {
     /// template). Options: `maxNewTokens` (128), `temperature` (0: greedy),
     /// `topK`, `topP`, `repetitionPenalty`, `seed`, `stop` (string or list),
     /// `signal` (an `AbortSignal`: the iteration ends within one token and
-    /// the model stays usable). The iterator's `stats()` gives prompt and new
+    /// the model stays usable), `onToken(id)` (each new id as soon as it is
+    /// known), `ignoreEos`. The iterator's `stats()` gives prompt and new
     /// tokens, the finish reason, time to first token and tokens per second.
     /// Bad options and prompts throw here, before anything runs.
     pub fn generate(&self, prompt: JsValue, options: JsValue) -> std::result::Result<JsValue, JsError> {
@@ -304,6 +311,7 @@ impl TextModel {
             state: State::Queued,
             cancel: false,
             ids: Vec::new(),
+            on_token: get(&options, "onToken").dyn_into::<Function>().ok(),
             started: now(),
             first_token_ms: 0.0,
             first_at: now(),

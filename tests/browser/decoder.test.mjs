@@ -4,9 +4,10 @@
 //   tiny random GPT-2 / Qwen2 / Llama (tests/models/): logits within 1e-4,
 //     16 greedy tokens identical;
 //   SmolLM2-135M-Instruct converted from its GGUF (.cache/models/smollm2):
-//     last-position logits within 2e-3, greedy tokens identical (the chat
-//     prompt through the template; a prompt whose output is emoji split over
-//     byte tokens streams without broken characters);
+//     last-position logits within 2e-3 (all 8 prompts on WebGPU), 32 greedy
+//     tokens identical (the chat prompt through the template on both paths;
+//     on the CPU path also a prompt whose output is emoji split over byte
+//     tokens, streamed without broken characters);
 // streaming with cancel (the model stays usable, no GPU memory leaked), two
 // generations at once taking turns, and bad input as readable errors.
 
@@ -76,9 +77,14 @@ describe("decoders in Chromium", { timeout: 40 * MINUTE }, () => {
     const g = golden("smollm2_generate.json");
     const chat = g.cases.find((c) => c.chat);
     const emoji = g.cases.find((c) => c.prompt.startsWith("Café"));
-    // WebGPU here is SwiftShader: a few tokens a second at best, so the
-    // chat prompt's 32 tokens there, and more prompts on the CPU path.
-    const plan = { webgpu: [chat], cpu: [chat, emoji, g.cases[0]] };
+    // WebGPU here is SwiftShader (~0.3 tokens/s for SmolLM2): every prompt's
+    // logits there, greedy tokens for the chat prompt; on the CPU path greedy
+    // tokens for three prompts, one of them emoji split over byte tokens.
+    const greedy = { webgpu: [chat], cpu: [chat, emoji, g.cases[0]] };
+    const plan = {
+      webgpu: g.cases.map((c) => ({ ...c, greedy: greedy.webgpu.includes(c) })),
+      cpu: greedy.cpu.map((c) => ({ ...c, greedy: true })),
+    };
     for (const device of ["webgpu", "cpu"]) {
       const t0 = Date.now();
       const r = await page.evaluate(async ({ device, cases, n }) => {
@@ -89,10 +95,14 @@ describe("decoders in Chromium", { timeout: 40 * MINUTE }, () => {
             const prompt = c.chat ? c.messages : c.prompt;
             const rendered = c.chat ? lm.applyChatTemplate(c.messages) : c.prompt;
             const logits = await lm.logits(prompt);
-            const it = lm.generate(prompt, { maxNewTokens: n, ignoreEos: true });
-            const pieces = [];
-            for await (const piece of it) pieces.push(piece);
-            out.push({ rendered, ids: Array.from(lm.tokenize(rendered)), head: Array.from(logits.slice(0, 256)), top: c.top.map(([id]) => logits[id]), pieces, stats: it.stats() });
+            const row = { rendered, ids: Array.from(lm.tokenize(rendered)), head: Array.from(logits.slice(0, 256)), top: c.top.map(([id]) => logits[id]) };
+            if (c.greedy) {
+              const it = lm.generate(prompt, { maxNewTokens: n, ignoreEos: true });
+              row.pieces = [];
+              for await (const piece of it) row.pieces.push(piece);
+              row.stats = it.stats();
+            }
+            out.push(row);
           }
           return { info: lm.info(), out };
         } finally {
@@ -105,6 +115,7 @@ describe("decoders in Chromium", { timeout: 40 * MINUTE }, () => {
         assert.deepEqual(o.ids, c.prompt_ids, "prompt ids");
         const d = Math.max(maxAbs(o.head, c.logits_head), maxAbs(o.top, c.top.map(([, v]) => v)));
         assert.ok(d <= 2e-3, `${JSON.stringify(c.prompt.slice(0, 30))} on ${device}: logits differ by ${d}`);
+        if (!c.greedy) return log(`SmolLM2 on ${device}: ${JSON.stringify(c.prompt.slice(0, 30))}: logits within ${d.toExponential(2)}`);
         assert.deepEqual(o.stats.ids, c.greedy_ids, `${JSON.stringify(c.prompt.slice(0, 30))} on ${device}: greedy tokens`);
         assert.equal(o.pieces.join(""), c.greedy_text, "the pieces join into the reference text");
         for (const p of o.pieces) assert.ok(!p.includes("\uFFFD"), `a piece with a broken character: ${JSON.stringify(p)}`);
