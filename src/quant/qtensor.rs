@@ -100,63 +100,62 @@ impl Tensor {
     }
 }
 
-/// `y [R, N] = x [R, K] · Wᵀ`, a group at a time: per group
-/// `scale * Σ code·x + bias * Σ x`, so codes are never scaled one by one and
-/// `Σ x` is computed once per row of x, not once per output.
+/// `y [R, N] = x [R, K] · Wᵀ`, dequantizing on the fly: `Σ (scale·code +
+/// bias)·x` over a row, with one 16-lane accumulator per output that is
+/// summed once at the end (not once per group: with K = 576 and groups of
+/// 32 that per-group reduction cost more than the products).
 ///
-/// The codes are read 16 bytes at a time with a 16-lane accumulator, in a
-/// form the compiler turns into SIMD (wasm simd128, SSE/NEON): bytes are
-/// split with one mask and one shift for every lane alike, and widened to
-/// f32. For 4 bits, byte `b` holds codes `2b` (low nibble) and `2b + 1`
-/// (high nibble), so x is first reordered per 32 codes into the 16 even and
-/// then the 16 odd positions (once per row of x, shared by all N outputs).
+/// The codes are read 16 bytes at a time in a form the compiler turns into
+/// SIMD (wasm simd128, SSE/NEON): bytes are split with one mask and one
+/// shift for every lane alike and widened to f32. For 4 bits, byte `b` holds
+/// codes `2b` (low nibble) and `2b + 1` (high nibble), so x is first
+/// reordered per 32 codes into the 16 even and then the 16 odd positions
+/// (once per row of x, shared by all N outputs).
 pub fn matmul_qt_cpu(x: &[f32], rows: usize, m: &QuantizedMatrix) -> Vec<f32> {
     let (n, k, g) = (m.rows, m.cols, m.group);
     let (wpr, gpr) = (m.words_per_row(), m.groups_per_row());
     let bytes_per_group = wpr * 4 / gpr.max(1);
-    // Σ x over each group of each row: [R, K/G].
-    let sums: Vec<f32> = x.chunks(g).map(|c| c.iter().sum()).collect();
     let xs: Vec<f32> = if m.bits == 4 { x.chunks_exact(32).flat_map(|c| (0..32).map(move |i| c[(i % 16) * 2 + i / 16])).collect() } else { x.to_vec() };
     let packed: &[u8] = bytemuck::cast_slice(&m.packed);
     let mut y = vec![0f32; rows * n];
     for j in 0..n {
         let bytes = &packed[j * wpr * 4..(j + 1) * wpr * 4];
+        let (scales, biases) = (&m.scales[j * gpr..(j + 1) * gpr], &m.biases[j * gpr..(j + 1) * gpr]);
         for r in 0..rows {
             let xr = &xs[r * k..(r + 1) * k];
-            let mut acc = 0f32;
+            let mut acc = [0f32; 16];
             for q in 0..gpr {
                 let b = &bytes[q * bytes_per_group..(q + 1) * bytes_per_group];
                 let xg = &xr[q * g..(q + 1) * g];
-                let dot = if m.bits == 4 { dot4(b, xg) } else { dot8(b, xg) };
-                acc += m.scales[j * gpr + q] * dot + m.biases[j * gpr + q] * sums[r * gpr + q];
+                if m.bits == 4 {
+                    dot4(&mut acc, b, xg, scales[q], biases[q]);
+                } else {
+                    dot8(&mut acc, b, xg, scales[q], biases[q]);
+                }
             }
-            y[r * n + j] = acc;
+            y[r * n + j] = acc.iter().sum();
         }
     }
     y
 }
 
-/// `Σ code·x` over 4-bit codes, 16 bytes (32 codes) at a time; `x`
-/// reordered as in [`matmul_qt_cpu`].
+/// `acc += (s·code + b)·x` over 4-bit codes, 16 bytes (32 codes) at a time;
+/// `x` reordered as in [`matmul_qt_cpu`].
 #[inline]
-fn dot4(bytes: &[u8], x: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    for (b, xs) in bytes.chunks_exact(16).zip(x.chunks_exact(32)) {
+fn dot4(acc: &mut [f32; 16], bytes: &[u8], x: &[f32], s: f32, b: f32) {
+    for (c, xs) in bytes.chunks_exact(16).zip(x.chunks_exact(32)) {
         for i in 0..16 {
-            acc[i] += (b[i] & 15) as f32 * xs[i] + (b[i] >> 4) as f32 * xs[16 + i];
+            acc[i] += ((c[i] & 15) as f32 * s + b) * xs[i] + ((c[i] >> 4) as f32 * s + b) * xs[16 + i];
         }
     }
-    acc.iter().sum()
 }
 
-/// `Σ code·x` over 8-bit codes (byte `i` is code `i`), 16 at a time.
+/// `acc += (s·code + b)·x` over 8-bit codes (byte `i` is code `i`), 16 at a time.
 #[inline]
-fn dot8(bytes: &[u8], x: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    for (b, xs) in bytes.chunks_exact(16).zip(x.chunks_exact(16)) {
+fn dot8(acc: &mut [f32; 16], bytes: &[u8], x: &[f32], s: f32, b: f32) {
+    for (c, xs) in bytes.chunks_exact(16).zip(x.chunks_exact(16)) {
         for i in 0..16 {
-            acc[i] += b[i] as f32 * xs[i];
+            acc[i] += (c[i] as f32 * s + b) * xs[i];
         }
     }
-    acc.iter().sum()
 }
