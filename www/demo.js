@@ -271,6 +271,20 @@ async function runSearchCard(webfm) {
   }
 }
 
+// ---- chat card -----------------------------------------------------------------
+
+/** Runs the chat card after the search card; its failures stay in the card. */
+async function runChatCard(webfm, adapter) {
+  try {
+    const { startChat } = await import("./chat.js");
+    await startChat(webfm, { showError, adapter });
+  } catch (e) {
+    const el = $("#chat-status");
+    el.dataset.state = "error";
+    el.textContent = `error: ${showError(e)}`;
+  }
+}
+
 // ---- start -------------------------------------------------------------------
 
 async function main() {
@@ -282,10 +296,13 @@ async function main() {
     throw new Error(`could not load the wasm package (run scripts/build.sh): ${e?.message ?? e}`);
   }
 
+  let adapter;
   try {
-    renderAdapter(await withBrowserInfo(await webfm.adapterInfo()));
+    adapter = await withBrowserInfo(await webfm.adapterInfo());
+    renderAdapter(adapter);
   } catch (e) {
-    renderAdapter({ available: false, reason: e?.message ?? String(e) });
+    adapter = { available: false, reason: e?.message ?? String(e) };
+    renderAdapter(adapter);
   }
 
   const form = $("#gemm-form");
@@ -310,6 +327,7 @@ async function main() {
   await run();
   // After the first GEMM, so the model's download and upload do not skew its timings.
   await runSearchCard(webfm);
+  await runChatCard(webfm, adapter);
 }
 
 main().catch((e) => {

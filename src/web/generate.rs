@@ -94,6 +94,44 @@ fn prompt_ids(m: &Decoder, prompt: &JsValue) -> Result<Vec<u32>> {
     m.encode(&text)
 }
 
+/// Lets the page handle input, paint and run its other tasks between tokens:
+/// on the CPU path a token is pure computation, and promise continuations
+/// alone would run the whole generation without returning to the event loop
+/// (a frozen page, a Stop button that cannot be clicked). A `MessageChannel`
+/// message is an ordinary task (no 4 ms timer clamp, and unlike
+/// `scheduler.yield()` it does not jump ahead of the page's other tasks);
+/// `setTimeout(0)` where there is none.
+async fn yield_to_page() {
+    let global = js_sys::global();
+    let get = |o: &JsValue, k: &str| Reflect::get(o, &k.into()).unwrap_or(JsValue::UNDEFINED);
+    let channel = get(&global, "MessageChannel").dyn_into::<Function>().ok().and_then(|c| Reflect::construct(&c, &Array::new()).ok());
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(ch) = &channel {
+            let (port1, port2) = (get(ch, "port1"), get(ch, "port2"));
+            let _ = Reflect::set(&port1, &"onmessage".into(), &resolve);
+            if let Ok(post) = get(&port2, "postMessage").dyn_into::<Function>() {
+                if post.call1(&port2, &JsValue::NULL).is_ok() {
+                    return;
+                }
+            }
+        }
+        match get(&global, "setTimeout").dyn_into::<Function>() {
+            Ok(set_timeout) => {
+                let _ = set_timeout.call2(&JsValue::NULL, &resolve, &0.into());
+            }
+            Err(_) => {
+                let _ = resolve.call0(&JsValue::NULL);
+            }
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    if let Some(ch) = &channel {
+        if let Ok(close) = get(&get(ch, "port1"), "close").dyn_into::<Function>() {
+            let _ = close.call0(&get(ch, "port1"));
+        }
+    }
+}
+
 /// One generation, driven by the iterator's `next()`.
 struct Run {
     model: Rc<Decoder>,
@@ -179,6 +217,11 @@ impl Run {
                     }
                 }
                 continue;
+            }
+            yield_to_page().await;
+            if run.borrow().aborted() {
+                run.borrow_mut().cancel();
+                return Ok(None);
             }
             // Step outside the borrow: `return()` and `stats()` may come in meanwhile.
             let mut g = match &mut run.borrow_mut().state {

@@ -7,7 +7,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startServer } from "../../scripts/serve.mjs";
@@ -253,14 +253,6 @@ describe("demo page", { timeout: 10 * MINUTE }, () => {
       })),
     }));
     log(`search: ${r.status} · ${r.device} · index ${r.index} · query ${r.time}`);
-    // The whole page once both cards are done. The committed screenshot is only
-    // rewritten on request (or when missing), so a test run leaves the tree clean.
-    const committed = join(ROOT, "docs", "demo.png");
-    const shot = process.env.WEBFM_UPDATE_SCREENSHOT || !existsSync(committed)
-      ? committed : join(ROOT, "target", "browser-tests", "demo.png");
-    mkdirSync(dirname(shot), { recursive: true });
-    await page.screenshot({ path: shot, fullPage: true });
-    log(`screenshot: ${shot}`);
     for (const h of r.hits) log(`  ${h.score.toFixed(3)}  ${h.text}`);
 
     assert.equal(r.status, "ready", `search status "${r.status}"; error panel: ${r.error}`);
@@ -272,5 +264,58 @@ describe("demo page", { timeout: 10 * MINUTE }, () => {
     for (let i = 1; i < r.hits.length; i++)
       assert.ok(r.hits[i - 1].score >= r.hits[i].score, `scores sorted descending: ${r.hits.map((h) => h.score).join(", ")}`);
     assert.ok(r.hits[0].score - r.hits[1].score > 0.1, `the bread sentence wins clearly: ${r.hits[0].score} vs ${r.hits[1].score}`);
+  });
+  test("Chat answers through the chat template, streams, and stops", { timeout: 10 * MINUTE }, async () => {
+    const page = await browser.firstPage();
+    page.setDefaultTimeout(5 * MINUTE);
+    if (!page.url().startsWith(server.url)) await page.goto(server.url);
+    const settled = (states) => page.waitForFunction((states) => {
+      const s = document.querySelector("#chat-status")?.textContent ?? "";
+      return states.includes(s) || s.startsWith("error");
+    }, states, { timeout: 8 * MINUTE, polling: 250 });
+    await settled(["ready"]);
+    // Greedy, 32 tokens: the PyTorch reference answer (tests/golden/smollm2_generate.json).
+    const chat = JSON.parse(readFileSync(join(ROOT, "tests", "golden", "smollm2_generate.json"), "utf8")).cases.find((c) => c.chat);
+    await page.fill("#chat-input", chat.messages[0].content);
+    await page.fill("#chat-temperature", "0");
+    await page.fill("#chat-max", "32");
+    await page.click("#chat-send");
+    await settled(["done"]);
+    const r = await page.evaluate(() => ({
+      status: document.querySelector("#chat-status").textContent,
+      device: document.querySelector("#chat-device").value,
+      model: document.querySelector("#chat-model").textContent,
+      speed: document.querySelector("#chat-speed").textContent,
+      turns: [...document.querySelectorAll("#chat-log .msg")].map((m) => [m.className, m.textContent]),
+    }));
+    log(`chat: ${r.status} · ${r.device} · ${r.model} · ${r.speed}`);
+    assert.equal(r.status, "done");
+    assert.deepEqual(r.turns, [["msg user", chat.messages[0].content], ["msg assistant", chat.greedy_text]]);
+
+    // The whole page once every card is done. The committed screenshot is only
+    // rewritten on request (or when missing), so a test run leaves the tree clean.
+    const committed = join(ROOT, "docs", "demo.png");
+    const shot = process.env.WEBFM_UPDATE_SCREENSHOT || !existsSync(committed)
+      ? committed : join(ROOT, "target", "browser-tests", "demo.png");
+    mkdirSync(dirname(shot), { recursive: true });
+    await page.screenshot({ path: shot, fullPage: true });
+    log(`screenshot: ${shot}`);
+
+    // Stop: a long sampled answer, stopped after its first words.
+    await page.fill("#chat-temperature", "0.7");
+    await page.fill("#chat-max", "400");
+    await page.fill("#chat-input", "Tell me a long story about a dragon.");
+    await page.click("#chat-send");
+    // The page stays responsive while tokens come (the click below needs it).
+    await page.waitForFunction(() => {
+      const answers = document.querySelectorAll("#chat-log .msg.assistant");
+      return answers.length === 2 && answers[1].textContent.length > 0 && document.querySelector("#chat-status").textContent === "generating";
+    }, null, { polling: 50 });
+    await page.click("#chat-stop");
+    await settled(["stopped", "done"]);
+    const stopped = await page.evaluate(() => ({ status: document.querySelector("#chat-status").textContent, speed: document.querySelector("#chat-speed").textContent }));
+    log(`chat stop: ${stopped.status} · ${stopped.speed}`);
+    assert.equal(stopped.status, "stopped", stopped.speed);
+    assert.match(stopped.speed, /cancelled/);
   });
 });
