@@ -4,30 +4,13 @@
 //! embedding, and the greedy next-token kernel with the repetition penalty.
 //! Tolerance: 2e-5 absolute (f32 sums in another order; values O(1)).
 
+mod common;
+
+use common::{data, gpu, read};
 use webfm::ops_decoder::{greedy_token, rope_inv_freq, KvCache, RopeScaling, RopeTable};
-use webfm::{Device, DeviceRequest, Tensor};
+use webfm::{Device, Tensor};
 
 const TOL: f32 = 2e-5;
-
-fn gpu() -> Device {
-    pollster::block_on(Device::new(DeviceRequest::WebGpu)).expect("a wgpu adapter (lavapipe)")
-}
-
-fn data(n: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s % 2001) as f32 / 1000.0 - 1.0
-        })
-        .collect()
-}
-
-fn read(t: &Tensor) -> Vec<f32> {
-    pollster::block_on(t.to_vec_f32()).unwrap()
-}
 
 fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: lengths");

@@ -3,28 +3,11 @@
 //! column views and joins, tanh and relu. Tolerance: 1e-5 absolute (f32 sums
 //! in a different order over at most 13 keys of O(1) values).
 
+mod common;
+
+use common::{data, gpu, read};
 use webfm::ops_nn::{encoder_attention, SeqLens};
-use webfm::{Device, DeviceRequest, Tensor};
-
-fn gpu() -> Device {
-    pollster::block_on(Device::new(DeviceRequest::WebGpu)).expect("a wgpu adapter (lavapipe)")
-}
-
-fn data(n: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s % 2001) as f32 / 1000.0 - 1.0
-        })
-        .collect()
-}
-
-fn read(t: &Tensor) -> Vec<f32> {
-    pollster::block_on(t.to_vec_f32()).unwrap()
-}
+use webfm::{Device, Tensor};
 
 fn close(a: &[f32], b: &[f32], what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: lengths");

@@ -10,11 +10,10 @@ use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::model::{get, load_weights, now, opt_bool, opt_num, options, promise, LoadStats, Source};
+use super::model::{get, load_model, now, opt_bool, opt_num, promise, LoadStats};
 use super::{js_err, to_js};
 use crate::error::{Error, Result};
 use crate::models::decoder::{ChatMessage, Decoder, GenerateOptions, Generation};
-use crate::models::params::Params;
 use crate::tensor::Device;
 
 /// Turns for the model: one generation at a time, the others queued in order.
@@ -295,32 +294,8 @@ impl TextModel {
     /// tokenizerConfig?}`. Options as `Model.load`: `device`, `bits`/`group`,
     /// `onProgress({file, loaded, total})`.
     pub async fn load(source: JsValue, options_: JsValue) -> std::result::Result<TextModel, JsError> {
-        let t0 = now();
-        let opt = options(&options_).map_err(js_err)?;
-        let source = Source::of(&source).map_err(js_err)?;
-        let files = source.files().await.map_err(js_err)?;
-        let device = Device::new(opt.device).await.map_err(js_err)?;
-        let mut params = Params::new(&device);
-        if let Some(q) = opt.quantize {
-            params.quantize_on_load(q);
-        }
-        let result = async {
-            let mut stats = load_weights(&source, &mut params, &opt.progress).await?;
-            let m = Decoder::new(&files, &params)?;
-            stats.millis = now() - t0;
-            Ok::<_, Error>((m, stats))
-        }
-        .await;
-        drop(params);
-        match result {
-            Ok((m, stats)) => Ok(TextModel { inner: Rc::new(m), turns: Rc::default(), stats }),
-            Err(e) => {
-                if let Device::Gpu(g) = &device {
-                    g.destroy();
-                }
-                Err(js_err(e))
-            }
-        }
+        let (m, stats) = load_model(source, options_, |_| Ok(()), Decoder::new).await.map_err(js_err)?;
+        Ok(TextModel { inner: Rc::new(m), turns: Rc::default(), stats })
     }
 
     /// Streams generated text: `for await (const piece of model.generate(prompt, options))`.

@@ -222,6 +222,42 @@ pub(super) fn options(v: &JsValue) -> Result<Options> {
     Ok(Options { device, quantize, progress: Progress { callback } })
 }
 
+/// Loads a model of any family: the folder's small files (`check`ed before
+/// any weight is fetched), the device, every weight streamed into `Params`,
+/// then `build`. On failure the device is destroyed, so nothing stays
+/// allocated on the GPU.
+pub(super) async fn load_model<T>(
+    source: JsValue,
+    options_: JsValue,
+    check: impl FnOnce(&ModelFiles) -> Result<()>,
+    build: impl FnOnce(&ModelFiles, &Params) -> Result<T>,
+) -> Result<(T, LoadStats)> {
+    let t0 = now();
+    let opt = options(&options_)?;
+    let source = Source::of(&source)?;
+    let files = source.files().await?;
+    check(&files)?;
+    let device = Device::new(opt.device).await?;
+    let mut params = Params::new(&device);
+    if let Some(q) = opt.quantize {
+        params.quantize_on_load(q);
+    }
+    let result = async {
+        let mut stats = load_weights(&source, &mut params, &opt.progress).await?;
+        let model = build(&files, &params)?;
+        stats.millis = now() - t0;
+        Ok::<_, Error>((model, stats))
+    }
+    .await;
+    drop(params);
+    if result.is_err() {
+        if let Device::Gpu(g) = &device {
+            g.destroy();
+        }
+    }
+    result
+}
+
 pub(super) fn now() -> f64 {
     js_sys::Date::now()
 }
@@ -275,34 +311,10 @@ impl Model {
     /// Options: `device` ("auto" | "webgpu" | "cpu"), `bits`/`group` (quantize
     /// float weights on load), `onProgress({file, loaded, total})`.
     pub async fn load(source: JsValue, options_: JsValue) -> std::result::Result<Model, JsError> {
-        let t0 = now();
-        let opt = options(&options_).map_err(js_err)?;
-        let source = Source::of(&source).map_err(js_err)?;
-        let files = source.files().await.map_err(js_err)?;
         // Check config and tokenizer before any weight byte is fetched.
-        crate::models::bert::BertConfig::parse(&files.config_json().map_err(js_err)?).map_err(js_err)?;
-        let device = Device::new(opt.device).await.map_err(js_err)?;
-        let mut params = Params::new(&device);
-        if let Some(q) = opt.quantize {
-            params.quantize_on_load(q);
-        }
-        let result = async {
-            let mut stats = load_weights(&source, &mut params, &opt.progress).await?;
-            let bert = Bert::new(&files, &params)?;
-            stats.millis = now() - t0;
-            Ok::<_, Error>((bert, stats))
-        }
-        .await;
-        drop(params);
-        match result {
-            Ok((bert, stats)) => Ok(Model { inner: Rc::new(bert), stats }),
-            Err(e) => {
-                if let Device::Gpu(g) = &device {
-                    g.destroy();
-                }
-                Err(js_err(e))
-            }
-        }
+        let check = |files: &ModelFiles| crate::models::bert::BertConfig::parse(&files.config_json()?).map(|_| ());
+        let (bert, stats) = load_model(source, options_, check, Bert::new).await.map_err(js_err)?;
+        Ok(Model { inner: Rc::new(bert), stats })
     }
 
     /// Sentence embeddings: a `Float32Array` for a string, an array of them

@@ -205,3 +205,26 @@ pub fn smollm2_folder() -> Option<std::path::PathBuf> {
     }
     Some(dir)
 }
+
+/// The wgpu device of the GPU tests (lavapipe here).
+pub fn gpu() -> webfm::Device {
+    pollster::block_on(webfm::Device::new(webfm::DeviceRequest::WebGpu)).expect("a wgpu adapter (lavapipe)")
+}
+
+/// `n` deterministic values in [-1, 1] (xorshift32, 0.001 steps).
+pub fn data(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s % 2001) as f32 / 1000.0 - 1.0
+        })
+        .collect()
+}
+
+/// A tensor's values, read back.
+pub fn read(t: &webfm::Tensor) -> Vec<f32> {
+    pollster::block_on(t.to_vec_f32()).unwrap()
+}
