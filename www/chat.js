@@ -9,29 +9,11 @@
 // (`.user`/`.assistant`), and `#chat-speed` shows the last answer's speed
 // (the browser tests read them).
 
+import { $, cardUi, el, mb } from "./card.js";
+
 const MODEL_URL = "/models/smollm2/";
 
-const $ = (sel, root = document) => root.querySelector(sel);
-const el = (tag, props = {}, ...children) => {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
-};
-const mb = (bytes) => (bytes / 1e6).toFixed(1);
-
-function setStatus(state, text = state) {
-  const s = $("#chat-status");
-  s.dataset.state = state;
-  s.textContent = text;
-  s.title = text;
-}
-
-function setBar(fraction, label) {
-  const f = Math.min(1, Math.max(0, fraction));
-  $("#chat-bar").style.width = `${(f * 100).toFixed(1)}%`;
-  $("#chat-progress").setAttribute("aria-valuenow", String(Math.round(f * 100)));
-  $("#chat-progress-label").textContent = label;
-}
+const { setStatus, setBar } = cardUi("chat");
 
 /** Runs the card. Never throws; failures go to `showError` and `#chat-status`. */
 export async function startChat(webfm, { showError, adapter }) {

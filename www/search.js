@@ -6,6 +6,8 @@
 // `#search-results` holds one `.hit` per result (`.text`, `.score`), best first
 // (the browser tests read them).
 
+import { $, cardUi, el, mb } from "./card.js";
+
 const MODEL_URL = "/models/minilm/";
 const BATCH = 8; // sentences per embed() call while indexing, so progress shows
 const TOP_K = 5;
@@ -43,30 +45,9 @@ export const CORPUS = [
   ["music", "The band's new album mixes jazz with electronic beats."],
 ];
 
-const $ = (sel, root = document) => root.querySelector(sel);
-
-const el = (tag, props = {}, ...children) => {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
-};
-
-const mb = (bytes) => (bytes / 1e6).toFixed(1);
 const ms = (x) => (x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${Math.round(x)} ms`);
 
-function setStatus(state, text = state) {
-  const s = $("#search-status");
-  s.dataset.state = state;
-  s.textContent = text;
-  s.title = text;
-}
-
-function setBar(fraction, label) {
-  const f = Math.min(1, Math.max(0, fraction));
-  $("#search-bar").style.width = `${(f * 100).toFixed(1)}%`;
-  $("#search-progress").setAttribute("aria-valuenow", String(Math.round(f * 100)));
-  $("#search-progress-label").textContent = label;
-}
+const { setStatus, setBar } = cardUi("search");
 
 function setFact(name, text) {
   $(`#search-${name}`).textContent = text;
