@@ -11,37 +11,18 @@
 // streaming with cancel (the model stays usable, no GPU memory leaked), two
 // generations at once taking turns, and bad input as readable errors.
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { startServer } from "../../scripts/serve.mjs";
-import { launch, openTestPage } from "./chromium.mjs";
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const MINUTE = 60_000;
-const log = (...a) => console.log(...a);
-const golden = (name) => JSON.parse(readFileSync(join(ROOT, "tests", "golden", name), "utf8"));
-const maxAbs = (a, b) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+import { golden, log, maxAbs, MINUTE, useTestPage } from "./common.mjs";
 
 describe("decoders in Chromium", { timeout: 40 * MINUTE }, () => {
-  let server, browser, page;
-  before(async () => {
-    server = await startServer({ port: 0 });
-    browser = await launch({ webgpu: true });
-    page = await openTestPage(browser, server);
-  }, { timeout: 3 * MINUTE });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const ctx = useTestPage();
 
   for (const device of ["webgpu", "cpu"]) {
     test(`tiny GPT-2, Qwen2 and Llama on ${device} match PyTorch`, { timeout: 10 * MINUTE }, async () => {
       const models = golden("tiny_decoders.json").models;
       for (const [name, m] of Object.entries(models)) {
-        const r = await page.evaluate(async ({ device, name, cases }) => {
+        const r = await ctx.page.evaluate(async ({ device, name, cases }) => {
           const lm = await window.webfm.TextModel.load(`/tests/models/${name}/`, { device });
           try {
             const out = [];
@@ -87,7 +68,7 @@ describe("decoders in Chromium", { timeout: 40 * MINUTE }, () => {
     };
     for (const device of ["webgpu", "cpu"]) {
       const t0 = Date.now();
-      const r = await page.evaluate(async ({ device, cases, n }) => {
+      const r = await ctx.page.evaluate(async ({ device, cases, n }) => {
         const lm = await window.webfm.TextModel.load("/models/smollm2/", { device });
         try {
           const out = [];
@@ -127,7 +108,7 @@ describe("decoders in Chromium", { timeout: 40 * MINUTE }, () => {
 
   test("a cancelled generation stops within a token, and the model stays usable; two at once take turns", { timeout: 10 * MINUTE }, async () => {
     const c = golden("tiny_decoders.json").models["tiny-llama3"].cases[0];
-    const r = await page.evaluate(async ({ prompt }) => {
+    const r = await ctx.page.evaluate(async ({ prompt }) => {
       const lm = await window.webfm.TextModel.load("/tests/models/tiny-llama3/", { device: "webgpu" });
       try {
         const opts = { maxNewTokens: 16, ignoreEos: true };
@@ -170,7 +151,7 @@ describe("decoders in Chromium", { timeout: 40 * MINUTE }, () => {
   });
 
   test("bad prompts, options and folders give readable errors", { timeout: 5 * MINUTE }, async () => {
-    const r = await page.evaluate(async () => {
+    const r = await ctx.page.evaluate(async () => {
       const lm = await window.webfm.TextModel.load("/tests/models/tiny-qwen2/", { device: "cpu" });
       const errors = {};
       const attempt = async (name, f) => {

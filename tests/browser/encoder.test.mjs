@@ -9,44 +9,28 @@
 // head) as readable errors; and the streaming load of the converted SmolLM2
 // (.cache/models/smollm2): peak wasm memory recorded, far below the file size.
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { startServer } from "../../scripts/serve.mjs";
-import { launch, openTestPage } from "./chromium.mjs";
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const MINUTE = 60_000;
-const log = (...a) => console.log(...a);
-const golden = (name) => JSON.parse(readFileSync(join(ROOT, "tests", "golden", name), "utf8"));
+import { join } from "node:path";
+import { openTestPage } from "./chromium.mjs";
+import { golden, log, maxAbs, MINUTE, ROOT, useTestPage } from "./common.mjs";
 
 const cosine = (a, b) => {
   let ab = 0, aa = 0, bb = 0;
   for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
   return ab / Math.sqrt(aa * bb);
 };
-const maxAbs = (a, b) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
 
 describe("encoders in Chromium", { timeout: 40 * MINUTE }, () => {
-  let server, browser, page;
-  before(async () => {
-    server = await startServer({ port: 0 });
-    browser = await launch({ webgpu: true });
-    page = await openTestPage(browser, server);
-  }, { timeout: 3 * MINUTE });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const ctx = useTestPage();
 
   for (const device of ["webgpu", "cpu"]) {
     test(`MiniLM f32 embeddings on ${device} match sentence-transformers`, { timeout: 15 * MINUTE }, async () => {
       const cases = golden("minilm_embeddings.json").cases;
       const texts = cases.map((c) => c.text);
       const t0 = Date.now();
-      const r = await page.evaluate(async ({ device, texts }) => {
+      const r = await ctx.page.evaluate(async ({ device, texts }) => {
         const { Model } = window.webfm;
         const progress = [];
         const m = await Model.load("/models/minilm/", { device, onProgress: (p) => progress.push(p) });
@@ -84,7 +68,7 @@ describe("encoders in Chromium", { timeout: 40 * MINUTE }, () => {
       const g = golden("tiny_cls.json").models;
       for (const [name, m] of Object.entries(g)) {
         const cases = m.cases.filter((c) => c.text_pair === undefined);
-        const got = await page.evaluate(async ({ device, name, texts }) => {
+        const got = await ctx.page.evaluate(async ({ device, name, texts }) => {
           const model = await window.webfm.Model.load(`/tests/models/${name}/`, { device });
           try {
             return await model.classify(texts, {});
@@ -106,7 +90,7 @@ describe("encoders in Chromium", { timeout: 40 * MINUTE }, () => {
 
   test("zero-shot, similarity and bad input give answers or readable errors", { timeout: 10 * MINUTE }, async () => {
     const safetensors = readFileSync(join(ROOT, "tests", "models", "tiny-bert-cls", "model.safetensors"));
-    const r = await page.evaluate(async ({ truncated }) => {
+    const r = await ctx.page.evaluate(async ({ truncated }) => {
       const { Model } = window.webfm;
       const err = async (f) => {
         try {
@@ -147,7 +131,7 @@ describe("encoders in Chromium", { timeout: 40 * MINUTE }, () => {
   test("the converted SmolLM2 streams onto the GPU without holding the file in wasm memory", { timeout: 10 * MINUTE }, async () => {
     const file = statSync(join(ROOT, ".cache", "models", "smollm2", "model.safetensors")).size;
     // A fresh page: wasm memory only grows, so earlier tests' models would count.
-    const fresh = await openTestPage(browser, server, { page: await browser.newPage() });
+    const fresh = await openTestPage(ctx.browser, ctx.server, { page: await ctx.browser.newPage() });
     const r = await fresh.evaluate(async () => ({ s: await window.webfm.loadWeights("/models/smollm2/", { device: "webgpu" }) }));
     await fresh.close();
     const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
