@@ -77,13 +77,6 @@ impl RopeTable {
     }
 }
 
-fn cpu_values(x: &Tensor) -> Result<Vec<f32>> {
-    match &x.storage {
-        Storage::Cpu(t) => Ok(t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?),
-        Storage::Gpu(_) => Err(Error::DeviceMismatch { op: "decoder", lhs: "cpu", rhs: "webgpu" }),
-    }
-}
-
 /// A contiguous f32 GPU view of `x`, starting its buffer (as the kernels index it).
 fn gpu_rows(x: &Tensor) -> Result<GpuView> {
     match &x.storage {
@@ -105,7 +98,7 @@ impl Tensor {
         }
         match &table.gpu {
             None => {
-                let mut x = cpu_values(self)?;
+                let mut x = self.cpu_f32()?;
                 for (row, chunk) in x.chunks_mut(width).enumerate() {
                     let (cos, sin) = (&table.cos[row * half..][..half], &table.sin[row * half..][..half]);
                     for head in chunk.chunks_mut(2 * half) {
@@ -232,9 +225,9 @@ impl KvCache {
             KvLayer::Cpu { k: kc, v: vc } => {
                 kc.truncate(p0 * self.width);
                 vc.truncate(p0 * self.width);
-                kc.extend(cpu_values(k)?);
-                vc.extend(cpu_values(v)?);
-                let out = causal_cpu(&cpu_values(q)?, kc, vc, Causal { t, p0, heads, kv_heads, head_dim: d });
+                kc.extend(k.cpu_f32()?);
+                vc.extend(v.cpu_f32()?);
+                let out = causal_cpu(&q.cpu_f32()?, kc, vc, Causal { t, p0, heads, kv_heads, head_dim: d });
                 Tensor::from_f32(&Device::Cpu, &out, &[t, qw])
             }
             KvLayer::Gpu { k: kc, v: vc } => {
@@ -301,7 +294,7 @@ pub async fn greedy_token(logits: &Tensor, seen: &[u32], penalty: f32) -> Result
     let vocab = logits.numel();
     match &logits.storage {
         Storage::Cpu(_) => {
-            let mut x = cpu_values(logits)?;
+            let mut x = logits.cpu_f32()?;
             penalize(&mut x, seen, penalty);
             Ok(argmax(&x))
         }

@@ -39,6 +39,17 @@ impl Tensor {
         Ok(Tensor { shape, dtype: self.dtype, storage })
     }
 
+    /// The last row of `[T, H]`, as a `[1, H]` view.
+    pub fn last_row(&self) -> Result<Tensor> {
+        let [t, h] = *self.shape() else {
+            return Err(Error::InvalidArgument(format!("last_row: expected [T, H], got {:?}", self.shape())));
+        };
+        if t <= 1 {
+            return Ok(self.clone());
+        }
+        self.reshape(&[1, t * h])?.narrow_last((t - 1) * h, h)
+    }
+
     /// Joins `[R, C_i]` blocks along the last dim into `[R, Σ C_i]`.
     pub fn cat_cols(parts: &[Tensor]) -> Result<Tensor> {
         let first = parts.first().ok_or_else(|| Error::InvalidArgument("cat_cols: no parts".into()))?;

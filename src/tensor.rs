@@ -178,11 +178,22 @@ impl Tensor {
     /// submits queued work and waits for it without blocking the page.
     pub async fn to_vec_f32(&self) -> Result<Vec<f32>> {
         match &self.storage {
-            Storage::Cpu(t) => Ok(t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?),
+            Storage::Cpu(_) => self.cpu_f32(),
             Storage::Gpu(v) => {
                 let flat = crate::gpu::ops::contiguous_f32(v, &self.shape, self.dtype)?;
                 flat.read_f32(self.numel()).await
             }
+        }
+    }
+}
+
+impl Tensor {
+    /// The values of a CPU tensor as f32, row-major, without waiting (the
+    /// CPU half of [`Tensor::to_vec_f32`], for ops that compute on the host).
+    pub(crate) fn cpu_f32(&self) -> Result<Vec<f32>> {
+        match &self.storage {
+            Storage::Cpu(t) => Ok(t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?),
+            Storage::Gpu(_) => Err(Error::DeviceMismatch { op: "cpu_f32", lhs: "cpu", rhs: "webgpu" }),
         }
     }
 }

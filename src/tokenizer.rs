@@ -40,6 +40,22 @@ impl Tokenizer {
         vocab.values().map(|&i| i as usize + 1).max().unwrap_or(0)
     }
 
+    /// An error unless every id this tokenizer produces is below the model's
+    /// `vocab_size` (a tokenizer from another model would index past the
+    /// embedding table).
+    pub fn check_fits(&self, vocab: usize) -> Result<()> {
+        let bound = self.id_bound();
+        if bound > vocab {
+            return Err(crate::weights::bad(
+                "tokenizer.json",
+                None,
+                format!("token ids below the model's vocab_size {vocab} (config.json)"),
+                format!("ids up to {}: this tokenizer belongs to another model", bound - 1),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)
     }

@@ -261,25 +261,29 @@ const CLASSIFY_HELP: &str = "usage: webfm classify <model-folder> [--device auto
   --labels, zero-shot: the text against each label put into the template,
   by embedding similarity.";
 
+/// A model folder's files and weights on `--device`, quantized on load to
+/// `--bits` (group `--group`, default 64) when given.
+fn load_folder(a: &Args, dir: &Path) -> Result<(webfm::models::files::ModelFiles, webfm::models::params::Params), String> {
+    let mut params = webfm::models::params::Params::new(&a.device()?);
+    if let Some(bits) = a.number::<u32>("--bits")? {
+        let q = webfm::models::nn::Quantization { bits, group: a.number("--group")?.unwrap_or(64) };
+        webfm::quant::affine::check_params(1, q.group, q.bits, q.group).map_err(|e| e.to_string())?;
+        params.quantize_on_load(q);
+    }
+    let files = webfm::models::files::native::model_files(dir).map_err(|e| e.to_string())?;
+    webfm::models::files::native::load_weights(dir, &mut params).map_err(|e| e.to_string())?;
+    Ok((files, params))
+}
+
 /// `webfm embed` and `webfm classify`.
 fn encoder_command(cmd: &str, a: &Args) -> Result<(), String> {
     use std::io::{BufRead, Write};
     use webfm::models::bert::{Bert, EncodeOptions, Pooling};
-    use webfm::models::nn::Quantization;
     a.check(&["--device", "--bits", "--group", "--pooling", "--no-normalize", "--max-tokens", "--no-truncate", "--batch", "--top-k", "--labels", "--template"])?;
     let [dir] = &a.positional[..] else {
         return Err(format!("{cmd} needs one model folder"));
     };
-    let device = a.device()?;
-    let mut params = webfm::models::params::Params::new(&device);
-    if let Some(bits) = a.number::<u32>("--bits")? {
-        let q = Quantization { bits, group: a.number("--group")?.unwrap_or(64) };
-        webfm::quant::affine::check_params(1, q.group, q.bits, q.group).map_err(|e| e.to_string())?;
-        params.quantize_on_load(q);
-    }
-    let dir = Path::new(dir);
-    let files = webfm::models::files::native::model_files(dir).map_err(|e| e.to_string())?;
-    webfm::models::files::native::load_weights(dir, &mut params).map_err(|e| e.to_string())?;
+    let (files, params) = load_folder(a, Path::new(dir))?;
     let model = Bert::new(&files, &params).map_err(|e| e.to_string())?;
     drop(params);
     let opt = EncodeOptions { truncate: !a.has("--no-truncate"), max_tokens: a.number("--max-tokens")? };
@@ -332,7 +336,6 @@ const GENERATE_HELP: &str = "usage: webfm generate <model-folder> --prompt TEXT 
 fn generate_command(a: &Args) -> Result<(), String> {
     use std::io::Write;
     use webfm::models::decoder::{ChatMessage, Decoder, GenerateOptions, Generation};
-    use webfm::models::nn::Quantization;
     a.check(&[
         "--device", "--bits", "--group", "--prompt", "--chat", "--max-new-tokens", "--greedy", "--temperature", "--top-k", "--top-p", "--seed",
         "--repetition-penalty", "--stop", "--ignore-eos", "--logits",
@@ -341,16 +344,7 @@ fn generate_command(a: &Args) -> Result<(), String> {
         return Err("generate needs one model folder".into());
     };
     let prompt = a.get("--prompt").ok_or("generate needs --prompt TEXT")?;
-    let device = a.device()?;
-    let mut params = webfm::models::params::Params::new(&device);
-    if let Some(bits) = a.number::<u32>("--bits")? {
-        let q = Quantization { bits, group: a.number("--group")?.unwrap_or(64) };
-        webfm::quant::affine::check_params(1, q.group, q.bits, q.group).map_err(|e| e.to_string())?;
-        params.quantize_on_load(q);
-    }
-    let dir = Path::new(dir);
-    let files = webfm::models::files::native::model_files(dir).map_err(|e| e.to_string())?;
-    webfm::models::files::native::load_weights(dir, &mut params).map_err(|e| e.to_string())?;
+    let (files, params) = load_folder(a, Path::new(dir))?;
     let model = std::rc::Rc::new(Decoder::new(&files, &params).map_err(|e| e.to_string())?);
     drop(params);
     let text = if a.has("--chat") { model.apply_chat_template(&[ChatMessage { role: "user".into(), content: prompt.into() }]).map_err(|e| e.to_string())? } else { prompt.to_string() };

@@ -57,13 +57,7 @@ impl BertConfig {
             "distilbert" => Arch::DistilBert,
             other => return Err(bad(file, None, "\"model_type\": \"bert\" or \"distilbert\" (an encoder)", format!("{other:?}"))),
         };
-        let num = |keys: &[&str]| -> Result<usize> {
-            keys.iter()
-                .find_map(|k| cfg.get(*k).and_then(serde_json::Value::as_u64))
-                .map(|v| v as usize)
-                .filter(|&v| v > 0)
-                .ok_or_else(|| bad(file, None, format!("a positive integer \"{}\"", keys[0]), "none"))
-        };
+        let num = |keys: &[&str]| super::config_usize(cfg, keys);
         let (hidden, layers, heads, intermediate) = match arch {
             Arch::Bert => (num(&["hidden_size"])?, num(&["num_hidden_layers"])?, num(&["num_attention_heads"])?, num(&["intermediate_size"])?),
             Arch::DistilBert => (num(&["dim"])?, num(&["n_layers"])?, num(&["n_heads"])?, num(&["hidden_dim"])?),
@@ -217,14 +211,7 @@ impl Bert {
         let mut cfg = BertConfig::parse(&files.config_json()?)?;
         cfg.quant = cfg.quant.or(params.quantized_on_load());
         let tokenizer = Tokenizer::from_bytes("tokenizer.json", &files.tokenizer)?;
-        if tokenizer.id_bound() > cfg.vocab {
-            return Err(bad(
-                "tokenizer.json",
-                None,
-                format!("token ids below the model's vocab_size {} (config.json)", cfg.vocab),
-                format!("ids up to {}: this tokenizer belongs to another model", tokenizer.id_bound() - 1),
-            ));
-        }
+        tokenizer.check_fits(cfg.vocab)?;
         let q = cfg.quant;
         let (h, f) = (cfg.hidden, cfg.intermediate);
         let pre = find_prefix(params, cfg.arch);

@@ -79,14 +79,7 @@ impl Decoder {
                 return Err(bad("config.json", None, format!("a decoder \"model_type\": {SUPPORTED}"), format!("{other:?}, which webfm does not generate with")));
             }
         };
-        if tokenizer.id_bound() > vocab {
-            return Err(bad(
-                "tokenizer.json",
-                None,
-                format!("token ids below the model's vocab_size {vocab} (config.json)"),
-                format!("ids up to {}: this tokenizer belongs to another model", tokenizer.id_bound() - 1),
-            ));
-        }
+        tokenizer.check_fits(vocab)?;
         let tc = files.extra_json("tokenizer_config.json")?.unwrap_or(serde_json::Value::Null);
         let mut eos: Vec<u32> = match cfg.get("eos_token_id") {
             Some(serde_json::Value::Number(n)) => n.as_u64().map(|v| v as u32).into_iter().collect(),
@@ -123,6 +116,23 @@ impl Decoder {
     /// none, and a chat template writes its own).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         Ok(self.tokenizer.encode(text, None)?.ids)
+    }
+
+    /// Checks a generation request before anything runs: the options, a
+    /// non-empty prompt, and prompt plus `max_new_tokens` within the context.
+    pub fn check_request(&self, prompt_len: usize, opt: &GenerateOptions) -> Result<()> {
+        opt.check()?;
+        if prompt_len == 0 {
+            return Err(Error::InvalidArgument("generate: the prompt is empty (no tokens)".into()));
+        }
+        let (max, need) = (self.info.max_positions, prompt_len + opt.max_new_tokens);
+        if need > max {
+            return Err(Error::InvalidArgument(format!(
+                "generate: the prompt's {prompt_len} tokens + maxNewTokens {} = {need} pass the model's context of {max} positions",
+                opt.max_new_tokens
+            )));
+        }
+        Ok(())
     }
 
     /// A KV cache on the model's device for `capacity` positions.
@@ -336,21 +346,9 @@ impl Generation {
     /// Checks the request and sizes the cache: prompt plus `max_new_tokens`
     /// must fit the model's context.
     pub fn new(model: Rc<Decoder>, prompt_ids: Vec<u32>, opt: GenerateOptions) -> Result<Generation> {
-        opt.check()?;
-        if prompt_ids.is_empty() {
-            return Err(Error::InvalidArgument("generate: the prompt is empty (no tokens)".into()));
-        }
-        let max = model.info.max_positions;
-        let need = prompt_ids.len() + opt.max_new_tokens;
-        if need > max {
-            return Err(Error::InvalidArgument(format!(
-                "generate: the prompt's {} tokens + maxNewTokens {} = {need} pass the model's context of {max} positions",
-                prompt_ids.len(),
-                opt.max_new_tokens
-            )));
-        }
+        model.check_request(prompt_ids.len(), &opt)?;
         // The last new token is never fed back, so it needs no cache row.
-        let cache = model.new_cache(need - 1)?;
+        let cache = model.new_cache(prompt_ids.len() + opt.max_new_tokens - 1)?;
         let mut seen = prompt_ids.clone();
         seen.sort_unstable();
         seen.dedup();

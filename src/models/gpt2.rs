@@ -3,7 +3,6 @@
 //! `Conv1D` weights stored `[in, out]`, the output layer tied to `wte`.
 
 use super::decoder::Net;
-use super::llama::last_row;
 use super::nn::{Embedding, LayerNorm, Linear, Quantization};
 use super::params::Params;
 use crate::error::Result;
@@ -25,9 +24,7 @@ pub struct Gpt2Config {
 impl Gpt2Config {
     pub fn parse(cfg: &serde_json::Value) -> Result<Gpt2Config> {
         let file = "config.json";
-        let num = |k: &str| {
-            cfg.get(k).and_then(|v| v.as_u64()).map(|v| v as usize).filter(|&v| v > 0).ok_or_else(|| bad(file, None, format!("a positive integer \"{k}\""), "none"))
-        };
+        let num = |k: &str| super::config_usize(cfg, &[k]);
         let (hidden, heads) = (num("n_embd")?, num("n_head")?);
         if hidden % heads != 0 {
             return Err(bad(file, None, format!("n_embd divisible by the {heads} heads"), hidden.to_string()));
@@ -119,7 +116,7 @@ impl Net for Gpt2 {
             x = x.add(&b.out.forward(&b.fc.forward(&b.ln2.forward(&x)?)?.gelu_tanh()?)?)?;
         }
         cache.advance(ids.len());
-        let x = if all { x } else { last_row(&x)? };
+        let x = if all { x } else { x.last_row()? };
         self.lm_head.forward(&self.ln_f.forward(&x)?)
     }
 }

@@ -6,6 +6,7 @@
 //!
 //! Legend: `T` new tokens, `H` hidden size, `V` vocabulary.
 
+use super::config_usize;
 use super::decoder::Net;
 use super::nn::{Embedding, Linear, Quantization};
 use super::params::Params;
@@ -33,14 +34,6 @@ pub struct LlamaConfig {
     pub tie_embeddings: bool,
 }
 
-fn num(cfg: &serde_json::Value, key: &str) -> Result<usize> {
-    cfg.get(key)
-        .and_then(serde_json::Value::as_u64)
-        .map(|v| v as usize)
-        .filter(|&v| v > 0)
-        .ok_or_else(|| bad("config.json", None, format!("a positive integer \"{key}\""), "none"))
-}
-
 fn float(v: Option<&serde_json::Value>) -> Option<f32> {
     v.and_then(serde_json::Value::as_f64).map(|f| f as f32)
 }
@@ -49,7 +42,7 @@ impl LlamaConfig {
     pub fn parse(cfg: &serde_json::Value) -> Result<LlamaConfig> {
         let file = "config.json";
         let model_type = cfg.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
-        let (hidden, heads) = (num(cfg, "hidden_size")?, num(cfg, "num_attention_heads")?);
+        let (hidden, heads) = (config_usize(cfg, &["hidden_size"])?, config_usize(cfg, &["num_attention_heads"])?);
         let kv_heads = cfg.get("num_key_value_heads").and_then(|v| v.as_u64()).map_or(heads, |v| v as usize);
         if kv_heads == 0 || heads % kv_heads != 0 {
             return Err(bad(file, None, format!("num_key_value_heads dividing the {heads} attention heads"), kv_heads.to_string()));
@@ -89,19 +82,19 @@ impl LlamaConfig {
         // Sliding-window attention (Mistral; Qwen2 with use_sliding_window) is
         // not implemented: the context is capped at the window, within which
         // it is the same as full attention.
-        let mut max_positions = num(cfg, "max_position_embeddings")?;
+        let mut max_positions = config_usize(cfg, &["max_position_embeddings"])?;
         let windowed = model_type == "mistral" || flag("use_sliding_window", false);
         if let Some(w) = cfg.get("sliding_window").and_then(|v| v.as_u64()).filter(|_| windowed) {
             max_positions = max_positions.min(w as usize);
         }
         Ok(LlamaConfig {
-            vocab: num(cfg, "vocab_size")?,
+            vocab: config_usize(cfg, &["vocab_size"])?,
             hidden,
-            layers: num(cfg, "num_hidden_layers")?,
+            layers: config_usize(cfg, &["num_hidden_layers"])?,
             heads,
             kv_heads,
             head_dim,
-            intermediate: num(cfg, "intermediate_size")?,
+            intermediate: config_usize(cfg, &["intermediate_size"])?,
             max_positions,
             eps: float(cfg.get("rms_norm_eps")).unwrap_or(1e-6),
             rope_theta,
@@ -191,16 +184,7 @@ impl Net for Llama {
             x = x.add(&l.down.forward(&l.gate.forward(&n)?.silu()?.mul(&l.up.forward(&n)?)?)?)?;
         }
         cache.advance(t);
-        let x = if all { x } else { last_row(&x)? };
+        let x = if all { x } else { x.last_row()? };
         self.lm_head.forward(&x.rms_norm(&self.norm, c.eps)?)
     }
-}
-
-/// The last row of `[T, H]` as `[1, H]`.
-pub(crate) fn last_row(x: &Tensor) -> Result<Tensor> {
-    let (t, h) = (x.shape()[0], x.shape()[1]);
-    if t == 1 {
-        return Ok(x.clone());
-    }
-    x.reshape(&[1, t * h])?.narrow_last((t - 1) * h, h)
 }

@@ -281,6 +281,39 @@ impl Run {
     }
 }
 
+/// What `TextModel.generate` returns: an async iterator of text pieces.
+#[wasm_bindgen]
+pub struct TextStream {
+    run: Rc<RefCell<Run>>,
+}
+
+#[wasm_bindgen]
+impl TextStream {
+    /// The next text piece: `{value, done}`, as the async iterator protocol wants.
+    pub fn next(&self) -> js_sys::Promise {
+        let r = self.run.clone();
+        promise(async move {
+            Ok(match Run::next(&r).await? {
+                Some(text) => iter_result(text.into(), false),
+                None => iter_result(JsValue::UNDEFINED, true),
+            })
+        })
+    }
+
+    /// Cancels (a `break` out of `for await` calls it).
+    #[wasm_bindgen(js_name = "return")]
+    pub fn cancel(&self) -> js_sys::Promise {
+        self.run.borrow_mut().cancel();
+        js_sys::Promise::resolve(&iter_result(JsValue::UNDEFINED, true))
+    }
+
+    /// Prompt and new tokens, the new ids, the finish reason, time to first
+    /// token, tokens per second and the KV cache's bytes.
+    pub fn stats(&self) -> std::result::Result<JsValue, JsError> {
+        to_js(&self.run.borrow().stats())
+    }
+}
+
 fn iter_result(value: JsValue, done: bool) -> JsValue {
     let o = Object::new();
     let _ = Reflect::set(&o, &"value".into(), &value);
@@ -309,16 +342,9 @@ impl TextModel {
     /// Bad options and prompts throw here, before anything runs.
     pub fn generate(&self, prompt: JsValue, options: JsValue) -> std::result::Result<JsValue, JsError> {
         let opt = generate_options(&options).map_err(js_err)?;
-        opt.check().map_err(js_err)?;
         let ids = prompt_ids(&self.inner, &prompt).map_err(js_err)?;
-        // The same checks Generation::new makes, so that they throw now.
-        if ids.is_empty() {
-            return Err(JsError::new("generate: the prompt is empty (no tokens)"));
-        }
-        let max = self.inner.info.max_positions;
-        if ids.len() + opt.max_new_tokens > max {
-            return Err(JsError::new(&format!("generate: the prompt's {} tokens + maxNewTokens {} pass the model's context of {max} positions", ids.len(), opt.max_new_tokens)));
-        }
+        // Bad requests throw here, before anything is queued.
+        self.inner.check_request(ids.len(), &opt).map_err(js_err)?;
         let signal = Some(get(&options, "signal")).filter(JsValue::is_object);
         let run = Rc::new(RefCell::new(Run {
             model: self.inner.clone(),
@@ -334,39 +360,11 @@ impl TextModel {
             first_token_ms: 0.0,
             first_at: now(),
         }));
-        let it = Object::new();
-        let r = run.clone();
-        let next = Closure::<dyn FnMut() -> js_sys::Promise>::new(move || {
-            let r = r.clone();
-            promise(async move {
-                let piece = Run::next(&r).await?;
-                Ok(match piece {
-                    Some(text) => iter_result(text.into(), false),
-                    None => iter_result(JsValue::UNDEFINED, true),
-                })
-            })
-        });
-        let r = run.clone();
-        let ret = Closure::<dyn FnMut() -> js_sys::Promise>::new(move || {
-            let r = r.clone();
-            promise(async move {
-                r.borrow_mut().cancel();
-                Ok(iter_result(JsValue::UNDEFINED, true))
-            })
-        });
-        let r = run;
-        let stats = Closure::<dyn FnMut() -> std::result::Result<JsValue, JsError>>::new(move || to_js(&r.borrow().stats()));
-        let _ = Reflect::set(&it, &"next".into(), next.as_ref());
-        let _ = Reflect::set(&it, &"return".into(), ret.as_ref());
-        let _ = Reflect::set(&it, &"stats".into(), stats.as_ref());
-        let self_fn = Function::new_no_args("return this");
-        let _ = Reflect::set(&it, &js_sys::Symbol::async_iterator(), &self_fn);
-        // The closures live as long as the page holds the iterator: they are
-        // small, and JS cannot tell us when it lets go of it.
-        next.forget();
-        ret.forget();
-        stats.forget();
-        Ok(it.into())
+        // A wasm-bindgen object (freed by the JS GC with its Run and model
+        // reference), made async-iterable by `[Symbol.asyncIterator]() { return this }`.
+        let it = JsValue::from(TextStream { run });
+        let _ = Reflect::set(&it, &js_sys::Symbol::async_iterator(), &Function::new_no_args("return this"));
+        Ok(it)
     }
 
     /// The logits after `prompt` (a string or messages): a `Float32Array` of
