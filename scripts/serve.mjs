@@ -53,7 +53,7 @@ const MIME = {
 };
 
 /** Map a request path to a file path inside one of the mounted folders, or null. */
-function resolvePath(root, urlPath) {
+function resolvePath(root, urlPath, mounts = MOUNTS) {
   let decoded;
   try {
     decoded = decodeURIComponent(urlPath);
@@ -61,7 +61,7 @@ function resolvePath(root, urlPath) {
     return null;
   }
   if (decoded.includes("\0")) return null;
-  for (const [prefix, dir] of MOUNTS) {
+  for (const [prefix, dir] of mounts) {
     if (!decoded.startsWith(prefix)) continue;
     const base = resolve(root, dir);
     const rest = decoded.slice(prefix.length);
@@ -73,7 +73,7 @@ function resolvePath(root, urlPath) {
   return null;
 }
 
-async function handle(root, req, res) {
+async function handle(root, mounts, req, res) {
   const send = (code, body, type = "text/plain; charset=utf-8") => {
     res.writeHead(code, { "Content-Type": type, "Cache-Control": "no-store" });
     res.end(req.method === "HEAD" ? undefined : body);
@@ -81,7 +81,7 @@ async function handle(root, req, res) {
   if (req.method !== "GET" && req.method !== "HEAD") return send(405, "method not allowed\n");
 
   const { pathname } = new URL(req.url, "http://localhost");
-  let file = resolvePath(root, pathname);
+  let file = resolvePath(root, pathname, mounts);
   if (!file) return send(403, "forbidden\n");
 
   try {
@@ -100,6 +100,8 @@ async function handle(root, req, res) {
       "Content-Type": MIME[extname(file).toLowerCase()] ?? "application/octet-stream",
       "Content-Length": body.length,
       "Cache-Control": "no-store",
+      // Size and modification time: what webfm's cache compares on "revalidate".
+      ETag: `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`,
       // Lets pages use SharedArrayBuffer / precise timers if they ever need them.
       "Cross-Origin-Opener-Policy": "same-origin",
       "Cross-Origin-Embedder-Policy": "require-corp",
@@ -115,10 +117,11 @@ async function handle(root, req, res) {
  * Start the server. Resolves to { url, port, close() } once it listens.
  * `root` is the folder holding pkg/, bench/, tests/browser/ and www/: $WEBFM_SERVE_ROOT if
  * set (e.g. to try the pages against another build), else this repository.
+ * `mounts` replaces the URL prefix -> folder table (e.g. `[["/", "."]]` serves `root` as is).
  */
-export function startServer({ port = 8080, host = "127.0.0.1", root = process.env.WEBFM_SERVE_ROOT || ROOT } = {}) {
+export function startServer({ port = 8080, host = "127.0.0.1", root = process.env.WEBFM_SERVE_ROOT || ROOT, mounts = MOUNTS } = {}) {
   const server = createServer((req, res) => {
-    handle(root, req, res).catch(() => {
+    handle(root, mounts, req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500);
       res.end();
     });

@@ -18,10 +18,25 @@ fn get(v: &JsValue, key: &str) -> JsValue {
     Reflect::get(v, &key.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
+/// How URLs are fetched: the global `fetch`, or the caller's function
+/// (`options.fetch`, e.g. the npm wrapper's Cache API layer) with the same
+/// contract: `(url) => Promise<Response>`.
+#[derive(Clone, Default)]
+pub(crate) struct Fetcher(Option<Function>);
+
+impl Fetcher {
+    pub(crate) fn of_options(options: &JsValue) -> Fetcher {
+        Fetcher(get(options, "fetch").dyn_into::<Function>().ok())
+    }
+}
+
 /// `fetch(url)` from the page or the worker; `None` on HTTP 404.
-pub(crate) async fn fetch(url: &str) -> Result<Option<JsValue>> {
+pub(crate) async fn fetch(url: &str, via: &Fetcher) -> Result<Option<JsValue>> {
     let global = js_sys::global();
-    let f: Function = get(&global, "fetch").dyn_into().map_err(|_| Error::Io { file: url.into(), message: "this context has no fetch()".into() })?;
+    let f: Function = match &via.0 {
+        Some(f) => f.clone(),
+        None => get(&global, "fetch").dyn_into().map_err(|_| Error::Io { file: url.into(), message: "this context has no fetch()".into() })?,
+    };
     let promise: Promise = f.call1(&global, &url.into()).map_err(|e| Error::Io { file: url.into(), message: js_msg(&e) })?.unchecked_into();
     let resp = JsFuture::from(promise).await.map_err(|e| Error::Io { file: url.into(), message: format!("fetch failed: {}", js_msg(&e)) })?;
     let status = get(&resp, "status").as_f64().unwrap_or(0.0) as u32;
@@ -43,9 +58,9 @@ pub(crate) enum Body {
 impl Body {
     /// A source given by the caller: a URL (fetched; 404 is an error), a
     /// `Response`, an `ArrayBuffer` or a `Uint8Array`.
-    pub(crate) async fn open(name: &str, src: &JsValue) -> Result<Body> {
+    pub(crate) async fn open(name: &str, src: &JsValue, via: &Fetcher) -> Result<Body> {
         if let Some(url) = src.as_string() {
-            let resp = fetch(&url).await?.ok_or_else(|| Error::Io { file: url.clone(), message: "HTTP 404 not found".into() })?;
+            let resp = fetch(&url, via).await?.ok_or_else(|| Error::Io { file: url.clone(), message: "HTTP 404 not found".into() })?;
             return Body::of_response(&url, &resp);
         }
         if let Some(u8s) = src.dyn_ref::<Uint8Array>() {

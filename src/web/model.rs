@@ -9,7 +9,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
-use super::fetch::{fetch, Body};
+use super::fetch::{fetch, Body, Fetcher};
 use super::{js_err, to_js};
 use crate::error::{Error, Result};
 use crate::models::bert::{cosine, Bert, EncodeOptions, LabelScore, Pooling};
@@ -76,18 +76,20 @@ impl Progress {
 
 /// A folder URL (`"/models/minilm/"`) or `{config, tokenizer, weights, ...}`.
 pub(super) enum Source {
-    Folder(String),
-    Files(JsValue),
+    Folder(String, Fetcher),
+    Files(JsValue, Fetcher),
 }
 
 impl Source {
-    pub(super) fn of(v: &JsValue) -> Result<Source> {
+    /// `options.fetch`, when given, fetches every URL instead of the global `fetch`.
+    pub(super) fn of(v: &JsValue, options: &JsValue) -> Result<Source> {
+        let via = Fetcher::of_options(options);
         if let Some(s) = v.as_string() {
             let base = if s.ends_with('/') { s } else { format!("{s}/") };
-            return Ok(Source::Folder(base));
+            return Ok(Source::Folder(base, via));
         }
         if v.is_object() && !get(v, "config").is_undefined() {
-            return Ok(Source::Files(v.clone()));
+            return Ok(Source::Files(v.clone(), via));
         }
         Err(Error::InvalidArgument("Model.load: expected a folder URL or { config, tokenizer, weights }".into()))
     }
@@ -95,11 +97,11 @@ impl Source {
     /// A small file by its name in the folder; `None` when absent (404 or not given).
     async fn small(&self, name: &str, required: bool) -> Result<Option<Vec<u8>>> {
         let got = match self {
-            Source::Folder(base) => match fetch(&format!("{base}{name}")).await? {
+            Source::Folder(base, via) => match fetch(&format!("{base}{name}"), via).await? {
                 Some(resp) => Some(Body::of_response(name, &resp)?.read_all(name).await?),
                 None => None,
             },
-            Source::Files(o) => {
+            Source::Files(o, via) => {
                 let key = match name {
                     "config.json" => "config",
                     "tokenizer.json" => "tokenizer",
@@ -118,7 +120,7 @@ impl Source {
                         let s = js_sys::JSON::stringify(&v).map_err(|_| Error::InvalidArgument(format!("{name}: not JSON-serialisable")))?;
                         Some(String::from(s).into_bytes())
                     } else {
-                        Some(Body::open(name, &v).await?.read_all(name).await?)
+                        Some(Body::open(name, &v, via).await?.read_all(name).await?)
                     }
                 }
             }
@@ -126,6 +128,12 @@ impl Source {
         match got {
             None if required => Err(Error::Io { file: name.into(), message: format!("the model has no {name}") }),
             other => Ok(other),
+        }
+    }
+
+    fn fetcher(&self) -> &Fetcher {
+        match self {
+            Source::Folder(_, via) | Source::Files(_, via) => via,
         }
     }
 
@@ -146,11 +154,11 @@ impl Source {
     /// The weight files as (name, body), opened lazily one by one.
     async fn weight_sources(&self) -> Result<Vec<(String, JsValue)>> {
         match self {
-            Source::Folder(base) => {
-                if let Some(resp) = fetch(&format!("{base}model.safetensors")).await? {
+            Source::Folder(base, via) => {
+                if let Some(resp) = fetch(&format!("{base}model.safetensors"), via).await? {
                     return Ok(vec![("model.safetensors".into(), resp)]);
                 }
-                let index = fetch(&format!("{base}{INDEX_FILE}")).await?.ok_or_else(|| Error::Io {
+                let index = fetch(&format!("{base}{INDEX_FILE}"), via).await?.ok_or_else(|| Error::Io {
                     file: format!("{base}model.safetensors"),
                     message: format!("HTTP 404, and no {INDEX_FILE} either"),
                 })?;
@@ -158,7 +166,7 @@ impl Source {
                 let idx = ShardIndex::parse(INDEX_FILE, &bytes)?;
                 Ok(idx.shards().into_iter().map(|s| (s.to_string(), JsValue::from(format!("{base}{s}")))).collect())
             }
-            Source::Files(o) => {
+            Source::Files(o, _) => {
                 let w = get(o, "weights");
                 if w.is_undefined() || w.is_null() {
                     return Err(Error::Io { file: "model.safetensors".into(), message: "no weights given".into() });
@@ -178,7 +186,7 @@ impl Source {
 pub(super) async fn load_weights(source: &Source, params: &mut Params, progress: &Progress) -> Result<LoadStats> {
     let mut stats = LoadStats::default();
     for (name, src) in source.weight_sources().await? {
-        let mut body = Body::open(&name, &src).await?;
+        let mut body = Body::open(&name, &src, source.fetcher()).await?;
         let total = body.total();
         let mut loader = WeightsLoader::new(&name, params);
         progress.report(&name, 0, total);
@@ -234,7 +242,7 @@ pub(super) async fn load_model<T>(
 ) -> Result<(T, LoadStats)> {
     let t0 = now();
     let opt = options(&options_)?;
-    let source = Source::of(&source)?;
+    let source = Source::of(&source, &options_)?;
     let files = source.files().await?;
     check(&files)?;
     let device = Device::new(opt.device).await?;
@@ -309,7 +317,8 @@ impl Model {
     /// weights, pooling?, sentenceConfig?, modules?}` (URLs, Responses,
     /// ArrayBuffers, Uint8Arrays; `weights` may be a list of shards).
     /// Options: `device` ("auto" | "webgpu" | "cpu"), `bits`/`group` (quantize
-    /// float weights on load), `onProgress({file, loaded, total})`.
+    /// float weights on load), `onProgress({file, loaded, total})`, `fetch`
+    /// (a `(url) => Promise<Response>` used instead of the global `fetch`).
     pub async fn load(source: JsValue, options_: JsValue) -> std::result::Result<Model, JsError> {
         // Check config and tokenizer before any weight byte is fetched.
         let check = |files: &ModelFiles| crate::models::bert::BertConfig::parse(&files.config_json()?).map(|_| ());
@@ -419,7 +428,7 @@ impl Model {
 pub async fn load_weights_js(source: JsValue, options_: JsValue) -> std::result::Result<JsValue, JsError> {
     let t0 = now();
     let opt = options(&options_).map_err(js_err)?;
-    let source = Source::of(&source).map_err(js_err)?;
+    let source = Source::of(&source, &options_).map_err(js_err)?;
     let device = Device::new(opt.device).await.map_err(js_err)?;
     let mut params = Params::new(&device);
     let r = load_weights(&source, &mut params, &opt.progress).await;

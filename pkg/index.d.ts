@@ -1,0 +1,275 @@
+// webfm — foundation models in the web page (WebGPU, with a wasm SIMD CPU path).
+// Types for the package's entry point ("webfm"). The Worker variants are in worker.d.ts.
+
+/** Where a model's files come from. */
+export type Bytes = ArrayBuffer | Uint8Array;
+/** One file: a URL (absolute or relative to the page), a `Response`, or its bytes. */
+export type FileSource = string | URL | Response | Bytes;
+
+/**
+ * A model: a folder URL in the Hugging Face layout (`config.json`,
+ * `tokenizer.json`, `model.safetensors` or sharded `*.safetensors` with
+ * `model.safetensors.index.json`, and the optional files below), or the
+ * files one by one. JSON files may also be given as parsed objects.
+ */
+export type ModelSource =
+  | string
+  | URL
+  | {
+      config: FileSource | object;
+      tokenizer: FileSource | object;
+      /** One file, or the shards in any order. */
+      weights: FileSource | FileSource[];
+      /** sentence-transformers' `1_Pooling/config.json`. */
+      pooling?: FileSource | object;
+      /** sentence-transformers' `sentence_bert_config.json` (max_seq_length). */
+      sentenceConfig?: FileSource | object;
+      /** sentence-transformers' `modules.json` (Normalize). */
+      modules?: FileSource | object;
+      /** `tokenizer_config.json` (chat template, eos token). */
+      tokenizerConfig?: FileSource | object;
+    };
+
+/** A download or compile step. `loaded`/`total` are bytes (total when the server says). */
+export interface Progress {
+  file?: string;
+  loaded?: number;
+  total?: number;
+  /** `"compiled"` once the .wasm is ready. */
+  phase?: "compiled";
+  /** Set when something went wrong that did not stop the load (e.g. the cache is full). */
+  warning?: string;
+}
+
+export type DeviceRequest = "auto" | "webgpu" | "cpu";
+
+export interface LoadOptions {
+  /** `"auto"` (default): WebGPU when the browser has an adapter, else the CPU path. */
+  device?: DeviceRequest;
+  /** Quantize float weights on load to 4 or 8 bits (already-quantized files load as they are). */
+  bits?: 4 | 8;
+  /** Group size for `bits`: 32, 64 (default) or 128. */
+  group?: 32 | 64 | 128;
+  /** Called while files download and the .wasm compiles. */
+  onProgress?: (p: Progress) => void;
+  /**
+   * The Cache API: `true` (default) serves a stored file without asking the
+   * server; `"revalidate"` sends a HEAD first and downloads again when the
+   * ETag or size changed; `false` never reads or writes the cache.
+   */
+  cache?: boolean | "revalidate";
+  /** Fetches every URL instead of the global `fetch` (turns the cache off). */
+  fetch?: (url: string) => Promise<Response>;
+}
+
+/** Where each fetched file came from, and whether it was stored. */
+export interface CacheEntry {
+  url: string;
+  from: "cache" | "network";
+  bytes?: number;
+  stored?: boolean;
+}
+
+/** What loading measured. */
+export interface LoadStats {
+  files: string[];
+  tensors: number;
+  bytes: number;
+  /** The most bytes of a weights file held in wasm memory at once (weights stream). */
+  peakBufferedBytes: number;
+  wasmMemoryBytes: number;
+  gpuBytes: number;
+  millis: number;
+}
+
+export interface InitOptions {
+  /** Where the .wasm is (default: `webfm_bg.wasm` next to this file). */
+  wasm?: string | URL | Response | Bytes | WebAssembly.Module;
+  onProgress?: (p: Progress) => void;
+}
+
+/** Loads and compiles the WebAssembly module once. The `load` functions call it; calling it early overlaps the download. */
+export function init(options?: InitOptions): Promise<void>;
+
+/** Deletes every cached model file. True when there was a cache to delete. */
+export function clearCache(): Promise<boolean>;
+
+/** How many files and bytes the model cache holds. */
+export function cacheUsage(): Promise<{ files: number; bytes: number }>;
+
+export interface AdapterInfo {
+  available: boolean;
+  /** Why there is no adapter (when `available` is false). */
+  reason?: string;
+  name?: string;
+  vendor?: string;
+  architecture?: string;
+  driver?: string;
+  backend?: string;
+  deviceType?: string;
+  /** True for software adapters (SwiftShader): the CPU path is usually faster there. */
+  isFallbackAdapter?: boolean;
+  features?: string[];
+  limits?: {
+    maxStorageBufferBindingSize: number;
+    maxBufferSize: number;
+    maxComputeWorkgroupSizeX: number;
+    maxComputeInvocationsPerWorkgroup: number;
+    maxComputeWorkgroupStorageSize: number;
+    maxComputeWorkgroupsPerDimension: number;
+    maxStorageBuffersPerShaderStage: number;
+  };
+}
+
+/** The WebGPU adapter this page would use. */
+export function adapterInfo(): Promise<AdapterInfo>;
+
+// ---- encoders -----------------------------------------------------------------
+
+export interface EncodeOptions {
+  /** Cut texts longer than the model's positions (default true); false makes them an error. */
+  truncate?: boolean;
+  /** A lower token limit than the model's. */
+  maxTokens?: number;
+}
+
+export interface EmbedOptions extends EncodeOptions {
+  /** L2-normalise (default: what the folder's sentence-transformers config says, else true). */
+  normalize?: boolean;
+  /** Default: the folder's `1_Pooling/config.json`, else mean. */
+  pooling?: "mean" | "cls";
+}
+
+export interface LabelScore {
+  label: string;
+  /** Softmax probability (classification) or its zero-shot counterpart. */
+  score: number;
+}
+
+export interface ClassifyOptions extends EncodeOptions {
+  /** Keep the k best labels (default: all). */
+  topK?: number;
+}
+
+export interface ZeroShotOptions extends EncodeOptions {
+  /** The hypothesis each label is put into (default `"This text is about {}."`). */
+  template?: string;
+}
+
+export interface ModelInfo {
+  arch: string;
+  device: string;
+  deviceKind: "webgpu" | "cpu";
+  hidden: number;
+  layers: number;
+  heads: number;
+  vocab: number;
+  maxTokens: number;
+  pooling: "mean" | "cls";
+  normalize: boolean;
+  /** `id2label` of a classification checkpoint, in id order. */
+  labels: string[] | null;
+  classifier: boolean;
+  quantization: { bits: number; group: number } | null;
+  load: LoadStats;
+  cache: CacheEntry[];
+}
+
+/** An encoder (BERT, MiniLM, DistilBERT): embeddings, classification, zero-shot, similarity. */
+export class Model {
+  private constructor();
+  static load(source: ModelSource, options?: LoadOptions): Promise<Model>;
+  /** One embedding per text. */
+  embed(texts: string, options?: EmbedOptions): Promise<Float32Array>;
+  embed(texts: string[], options?: EmbedOptions): Promise<Float32Array[]>;
+  /** Labels best first (needs a classification head). */
+  classify(texts: string, options?: ClassifyOptions): Promise<LabelScore[]>;
+  classify(texts: string[], options?: ClassifyOptions): Promise<LabelScore[][]>;
+  /** A text against candidate labels by embedding similarity; for models without a head. */
+  zeroShot(text: string, labels: string[], options?: ZeroShotOptions): Promise<LabelScore[]>;
+  /** Cosine similarity of two texts' embeddings. */
+  similarity(a: string, b: string): Promise<number>;
+  /** The token ids the model would see. */
+  tokenize(text: string, options?: EncodeOptions): { ids: number[]; truncated: boolean };
+  info(): ModelInfo;
+  /** Frees the GPU memory and wasm objects now; later calls throw. */
+  dispose(): void;
+}
+
+// ---- decoders -----------------------------------------------------------------
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant" | string;
+  content: string;
+}
+
+export interface GenerateOptions {
+  /** Default 128. */
+  maxNewTokens?: number;
+  /** 0 (default) is greedy. */
+  temperature?: number;
+  topK?: number;
+  /** Nucleus sampling, in (0, 1]. */
+  topP?: number;
+  /** > 1 discourages repeating tokens (CTRL-style, as transformers). */
+  repetitionPenalty?: number;
+  /** Makes sampling repeatable on the same device path. */
+  seed?: number;
+  /** Generation ends before any of these strings; they are not in the text. */
+  stop?: string | string[];
+  /** Cancels at the next token; the model stays usable. */
+  signal?: AbortSignal;
+  /** Each new token id as soon as it is known. */
+  onToken?: (id: number) => void;
+  /** Keep going past the end-of-sequence token. */
+  ignoreEos?: boolean;
+}
+
+export interface GenerationStats {
+  promptTokens: number;
+  newTokens: number;
+  ids: number[];
+  /** Null while running. */
+  finish: "eos" | "stop" | "length" | "cancelled" | null;
+  msFirstToken: number;
+  tokensPerSecond: number;
+  kvCacheBytes: number;
+}
+
+/** Text pieces as they are generated: `for await (const piece of stream)`; `break` cancels. */
+export interface TextStream extends AsyncIterableIterator<string> {
+  stats(): GenerationStats | null;
+}
+
+export interface TextModelInfo {
+  modelType: string;
+  device: string;
+  deviceKind: "webgpu" | "cpu";
+  vocab: number;
+  maxPositions: number;
+  eosTokenIds: number[];
+  chatTemplate: boolean;
+  gpuBytes: number;
+  load: LoadStats;
+  cache: CacheEntry[];
+}
+
+/** A decoder (Llama, SmolLM2, Qwen2, Mistral, GPT-2): streamed generation, chat templates, logits. */
+export class TextModel {
+  private constructor();
+  static load(source: ModelSource, options?: LoadOptions): Promise<TextModel>;
+  /**
+   * Streams generated text. `prompt` is a string or chat messages (put
+   * through the model's chat template). Bad options throw here, before
+   * anything runs; one generation runs at a time per model (others wait).
+   */
+  generate(prompt: string | ChatMessage[], options?: GenerateOptions): TextStream;
+  /** The vocabulary's logits at the last position (every position, row after row, with `all`). */
+  logits(prompt: string | ChatMessage[], options?: { all?: boolean }): Promise<Float32Array>;
+  /** The prompt `generate` would see for these messages. */
+  applyChatTemplate(messages: ChatMessage[]): string;
+  tokenize(text: string): Uint32Array;
+  info(): TextModelInfo;
+  /** Frees the GPU memory and wasm objects now; later calls throw. */
+  dispose(): void;
+}
