@@ -15,6 +15,7 @@ pub mod reference;
 pub mod selftest;
 pub mod tensor;
 pub mod tokenizer;
+pub mod train;
 pub mod weights;
 
 #[cfg(target_arch = "wasm32")]

@@ -23,6 +23,7 @@ pub(crate) enum Shader {
     Decoder,
     Rope,
     Sample,
+    Backward,
 }
 
 impl Shader {
@@ -41,6 +42,7 @@ impl Shader {
             Shader::Decoder => include_str!("../../shaders/decoder.wgsl"),
             Shader::Rope => include_str!("../../shaders/rope.wgsl"),
             Shader::Sample => include_str!("../../shaders/sample.wgsl"),
+            Shader::Backward => include_str!("../../shaders/backward.wgsl"),
         }
     }
 }

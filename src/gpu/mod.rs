@@ -9,6 +9,7 @@ mod pool;
 pub(crate) mod decoder;
 pub(crate) mod nn;
 pub(crate) mod qops;
+pub(crate) mod train;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

@@ -124,15 +124,17 @@ impl std::str::FromStr for Pooling {
     }
 }
 
-struct Layer {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    ln1: LayerNorm,
-    up: Linear,
-    down: Linear,
-    ln2: LayerNorm,
+pub(crate) struct Layer {
+    pub(crate) q: Linear,
+    pub(crate) k: Linear,
+    pub(crate) v: Linear,
+    pub(crate) o: Linear,
+    pub(crate) ln1: LayerNorm,
+    pub(crate) up: Linear,
+    pub(crate) down: Linear,
+    pub(crate) ln2: LayerNorm,
+    /// Checkpoint paths of q, k, v, o, up, down (what LoRA targets name).
+    pub(crate) paths: [String; 6],
 }
 
 enum Head {
@@ -147,11 +149,11 @@ pub struct Bert {
     pub config: BertConfig,
     device: Device,
     tokenizer: Tokenizer,
-    word: Embedding,
-    position: Embedding,
-    token_type: Option<Embedding>,
-    ln: LayerNorm,
-    layers: Vec<Layer>,
+    pub(crate) word: Embedding,
+    pub(crate) position: Embedding,
+    pub(crate) token_type: Option<Embedding>,
+    pub(crate) ln: LayerNorm,
+    pub(crate) layers: Vec<Layer>,
     head: Option<Head>,
     /// From `1_Pooling/config.json`, else mean.
     pub pooling: Pooling,
@@ -231,7 +233,10 @@ impl Bert {
             let layer = match cfg.arch {
                 Arch::Bert => {
                     let l = format!("encoder.layer.{i}");
+                    let paths = ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "intermediate.dense", "output.dense"]
+                        .map(|n| format!("{pre}{l}.{n}"));
                     Layer {
+                        paths,
                         q: lin(&format!("{l}.attention.self.query"), h, h, hh)?,
                         k: lin(&format!("{l}.attention.self.key"), h, h, hh)?,
                         v: lin(&format!("{l}.attention.self.value"), h, h, hh)?,
@@ -244,7 +249,9 @@ impl Bert {
                 }
                 Arch::DistilBert => {
                     let l = format!("transformer.layer.{i}");
+                    let paths = ["attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "ffn.lin1", "ffn.lin2"].map(|n| format!("{pre}{l}.{n}"));
                     Layer {
+                        paths,
                         q: lin(&format!("{l}.attention.q_lin"), h, h, "dim × dim")?,
                         k: lin(&format!("{l}.attention.k_lin"), h, h, "dim × dim")?,
                         v: lin(&format!("{l}.attention.v_lin"), h, h, "dim × dim")?,

@@ -149,6 +149,47 @@ impl Linear {
     }
 }
 
+impl Linear {
+    /// The gradient of the input, `dy [.., out] -> dy · W [.., in]`, for
+    /// backpropagating through this frozen layer. Quantized blocks are
+    /// dequantized on the fly (as `I · Wᵀ` through the quantized matmul,
+    /// exact: one product with 1.0 per element).
+    pub fn input_grad(&self, dy: &Tensor) -> Result<Tensor> {
+        let lead = &dy.shape()[..dy.shape().len().saturating_sub(1)];
+        let rows: usize = lead.iter().product();
+        let dy2 = dy.reshape(&[rows, self.out_features])?;
+        let mut dx: Option<Tensor> = None;
+        let mut start = 0;
+        for part in &self.parts {
+            let (wt, n) = match part {
+                Weight::Float(wt) => (wt.clone(), wt.shape()[1]),
+                Weight::Quant(q) => {
+                    let eye = identity(&dy.device(), self.in_features)?;
+                    (eye.matmul_qt(q)?, q.rows)
+                }
+            };
+            let d = if self.parts.len() == 1 { dy2.clone() } else { dy2.narrow_last(start, n)? };
+            let g = d.matmul(&wt.transpose()?)?;
+            dx = Some(match dx {
+                Some(acc) => acc.add(&g)?,
+                None => g,
+            });
+            start += n;
+        }
+        let mut shape = lead.to_vec();
+        shape.push(self.in_features);
+        dx.expect("a linear layer has at least one block").reshape(&shape)
+    }
+}
+
+fn identity(device: &Device, n: usize) -> Result<Tensor> {
+    let mut eye = vec![0f32; n * n];
+    for i in 0..n {
+        eye[i * n + i] = 1.0;
+    }
+    Tensor::from_f32(device, &eye, &[n, n])
+}
+
 /// An embedding table `[rows, cols]`: float or quantized, possibly in row blocks.
 pub struct Embedding {
     pub rows: usize,
@@ -238,9 +279,9 @@ impl Embedding {
 /// Layer norm over the last dim with `{prefix}.weight` and `{prefix}.bias`
 /// (old checkpoints: `.gamma` and `.beta`).
 pub struct LayerNorm {
-    gamma: Tensor,
-    beta: Tensor,
-    eps: f32,
+    pub(crate) gamma: Tensor,
+    pub(crate) beta: Tensor,
+    pub(crate) eps: f32,
 }
 
 impl LayerNorm {

@@ -1,0 +1,6 @@
+//! Fine-tuning on a frozen (possibly quantized) base: backward ops, AdamW,
+//! LoRA adapters and classification heads.
+
+pub mod encoder;
+pub mod lora;
+pub mod ops;
