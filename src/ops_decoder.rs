@@ -75,6 +75,19 @@ impl RopeTable {
         };
         Ok(RopeTable { t, half, cos, sin, gpu })
     }
+
+    /// The inverse rotation (the sines negated): rope's backward.
+    pub fn inverse(&self) -> Result<RopeTable> {
+        let sin: Vec<f32> = self.sin.iter().map(|s| -s).collect();
+        let gpu = match &self.gpu {
+            None => None,
+            Some((cos, _)) => {
+                let g = cos.gpu();
+                Some((cos.clone(), g.upload(bytemuck::cast_slice(&sin), DType::F32, sin.len())?))
+            }
+        };
+        Ok(RopeTable { t: self.t, half: self.half, cos: self.cos.clone(), sin, gpu })
+    }
 }
 
 /// A contiguous f32 GPU view of `x`, starting its buffer (as the kernels index it).

@@ -78,6 +78,12 @@ impl Tokenizer {
         Ok(Encoded { ids: e.get_ids().to_vec(), type_ids: e.get_type_ids().to_vec(), truncated })
     }
 
+    /// The text's tokens alone: no special tokens, never truncated.
+    pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>> {
+        let e = self.inner.encode(text, false).map_err(|e| Error::InvalidArgument(format!("tokenizer: {e}")))?;
+        Ok(e.get_ids().to_vec())
+    }
+
     /// Encodes a text pair (`[CLS] a [SEP] b [SEP]` for BERT, type ids 0 then
     /// 1). Pairs are not truncated: longer than `max_len` is an error.
     pub fn encode_pair(&self, a: &str, b: &str, max_len: Option<usize>) -> Result<Encoded> {

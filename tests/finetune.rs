@@ -141,3 +141,79 @@ fn encoder_head_and_lora_steps_match_peft_on_the_cpu() {
 fn encoder_head_and_lora_steps_match_peft_on_wgpu() {
     check_encoder_steps(&gpu(), "wgpu");
 }
+
+fn check_decoder_steps(device: &Device, what: &str) {
+    use webfm::models::decoder::Decoder;
+    use webfm::train::decoder::LoraTrainer;
+    let g = golden();
+    let d = &g["decoder"];
+    let (files, params) = load_dir(&root().join("tests/models/tiny-llama3"), device).unwrap();
+    let model = Decoder::new(&files, &params).unwrap();
+    let o = &g["optimizer"];
+    let opt = AdamW { lr: o["lr"].as_f64().unwrap(), beta1: 0.9, beta2: 0.999, eps: o["eps"].as_f64().unwrap(), weight_decay: o["weight_decay"].as_f64().unwrap() };
+    let lora = LoraConfig { rank: 4, alpha: 8.0, targets: vec!["q_proj".into(), "v_proj".into()] };
+    let mut trainer = LoraTrainer::new(&model, lora, 0, opt, Some(d["max_grad_norm"].as_f64().unwrap() as f32)).unwrap();
+    let init = d["init"].as_object().unwrap();
+    let mut names: Vec<String> = trainer.lora.params().into_iter().map(|(n, _)| n).collect();
+    names.sort();
+    assert_eq!(names, init.keys().cloned().collect::<Vec<_>>(), "the adapter's tensors are not PEFT's");
+    for (name, v) in init {
+        trainer.lora.set(name, tensor(device, v)).unwrap();
+    }
+    // The examples as the trainer builds them = the golden's unpadded rows.
+    let b = &d["batch"];
+    let examples: Vec<_> = b["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let (ex, cut) = match e.get("text") {
+                Some(t) => model.text_example(t.as_str().unwrap(), 256).unwrap(),
+                None => model.completion_example(e["prompt"].as_str().unwrap(), e["completion"].as_str().unwrap(), 256).unwrap(),
+            };
+            assert!(!cut);
+            let n = b["lengths"][i].as_u64().unwrap() as usize;
+            let ids: Vec<u32> = b["input_ids"][i].as_array().unwrap()[..n].iter().map(|x| x.as_u64().unwrap() as u32).collect();
+            let labels: Vec<i64> = b["labels"][i].as_array().unwrap()[..n].iter().map(|x| x.as_i64().unwrap()).collect();
+            assert_eq!((&ex.ids, &ex.labels), (&ids, &labels), "example {i}: ids and labels");
+            ex
+        })
+        .collect();
+    let last = |trainer: &LoraTrainer| -> Vec<f32> {
+        examples.iter().flat_map(|ex| read(&trainer.logits(&ex.ids).unwrap().last_row().unwrap())).collect()
+    };
+    assert_close(&last(&trainer), &floats(&d["logits_last_before"]["values"]), 1e-4, &format!("{what}: last logits before training"));
+    for step in d["steps"].as_array().unwrap() {
+        let n = step["step"].as_u64().unwrap();
+        let r = pollster::block_on(trainer.step(&examples, opt.lr)).unwrap();
+        let (loss, norm) = (step["loss"].as_f64().unwrap() as f32, step["grad_norm"].as_f64().unwrap() as f32);
+        assert!((r.loss - loss).abs() <= 1e-5 * loss, "{what} step {n}: loss {} vs PyTorch {loss}", r.loss);
+        assert!((r.grad_norm - norm).abs() <= 1e-5 * norm, "{what} step {n}: gradient norm {} vs PyTorch {norm}", r.grad_norm);
+        for (name, v) in step["grads"].as_object().unwrap() {
+            let want = floats(&v["values"]);
+            let scale = want.iter().fold(0f32, |m, x| m.max(x.abs()));
+            assert_close(&read(&trainer.last_grads[name]), &want, 2e-5 * scale, &format!("{what} step {n}: gradient of {name}"));
+        }
+        let params: std::collections::BTreeMap<String, Tensor> = trainer.lora.params().into_iter().collect();
+        let tol = if n == 1 { 1e-6 } else { 2.5e-6 };
+        let mut worst = 0f32;
+        for (name, v) in step["params"].as_object().unwrap() {
+            let (got, want) = (read(&params[name]), floats(&v["values"]));
+            worst = got.iter().zip(&want).fold(worst, |m, (a, b)| m.max((a - b).abs()));
+            assert_close(&got, &want, tol, &format!("{what} step {n}: {name} after the update"));
+        }
+        eprintln!("{what} decoder step {n}: loss {} (PyTorch {loss}), gradient norm {} (PyTorch {norm}), parameters within {worst:e}", r.loss, r.grad_norm);
+    }
+    assert_close(&last(&trainer), &floats(&d["logits_last_after"]["values"]), 1e-4, &format!("{what}: last logits after two steps"));
+}
+
+#[test]
+fn decoder_lora_steps_match_peft_on_the_cpu() {
+    check_decoder_steps(&Device::Cpu, "cpu");
+}
+
+#[test]
+fn decoder_lora_steps_match_peft_on_wgpu() {
+    check_decoder_steps(&gpu(), "wgpu");
+}

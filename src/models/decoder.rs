@@ -23,6 +23,10 @@ pub(crate) trait Net {
     fn forward(&self, ids: &[u32], cache: &mut KvCache, all: bool) -> Result<Tensor>;
     /// Layers and floats per cached position and layer (KV heads × head size).
     fn cache_shape(&self) -> (usize, usize);
+    /// The Llama-family network, for fine-tuning (the only family it trains).
+    fn llama(&self) -> Option<&super::llama::Llama> {
+        None
+    }
 }
 
 /// What every decoder reads from `config.json` besides its own shape.
@@ -110,6 +114,11 @@ impl Decoder {
 
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
+    }
+
+    /// The Llama-family network (Llama, SmolLM2, Qwen2, Mistral), when this is one.
+    pub(crate) fn llama(&self) -> Option<&super::llama::Llama> {
+        self.net.llama()
     }
 
     /// Tokens of a prompt (no special tokens added: SmolLM2 and GPT-2 add

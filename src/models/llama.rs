@@ -106,25 +106,34 @@ impl LlamaConfig {
     }
 }
 
-struct Layer {
-    ln1: Tensor,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    ln2: Tensor,
-    gate: Linear,
-    up: Linear,
-    down: Linear,
+pub(crate) struct Layer {
+    pub(crate) ln1: Tensor,
+    pub(crate) q: Linear,
+    pub(crate) k: Linear,
+    pub(crate) v: Linear,
+    pub(crate) o: Linear,
+    pub(crate) ln2: Tensor,
+    pub(crate) gate: Linear,
+    pub(crate) up: Linear,
+    pub(crate) down: Linear,
+    /// Checkpoint paths of q, k, v, o, gate, up, down (what LoRA targets name).
+    pub(crate) paths: [String; 7],
+}
+
+impl Layer {
+    /// q, k, v, o, gate, up, down, in the order of `paths`.
+    pub(crate) fn linears(&self) -> [&Linear; 7] {
+        [&self.q, &self.k, &self.v, &self.o, &self.gate, &self.up, &self.down]
+    }
 }
 
 pub struct Llama {
     pub config: LlamaConfig,
-    embed: Embedding,
-    layers: Vec<Layer>,
-    norm: Tensor,
-    lm_head: Linear,
-    inv_freq: Vec<f32>,
+    pub(crate) embed: Embedding,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) norm: Tensor,
+    pub(crate) lm_head: Linear,
+    pub(crate) inv_freq: Vec<f32>,
 }
 
 impl Llama {
@@ -139,7 +148,9 @@ impl Llama {
         let mut layers = Vec::with_capacity(c.layers);
         for i in 0..c.layers {
             let l = format!("model.layers.{i}");
+            let paths = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"].map(|n| format!("{l}.{n}"));
             layers.push(Layer {
+                paths,
                 ln1: norm(format!("{l}.input_layernorm"))?,
                 q: lin(format!("{l}.self_attn.q_proj"), qw, h, c.qkv_bias, "num_attention_heads × head_dim by hidden_size")?,
                 k: lin(format!("{l}.self_attn.k_proj"), kvw, h, c.qkv_bias, "num_key_value_heads × head_dim by hidden_size")?,
@@ -163,6 +174,10 @@ impl Llama {
 }
 
 impl Net for Llama {
+    fn llama(&self) -> Option<&Llama> {
+        Some(self)
+    }
+
     fn cache_shape(&self) -> (usize, usize) {
         (self.config.layers, self.config.kv_heads * self.config.head_dim)
     }

@@ -9,17 +9,16 @@
 //! encoder is not differentiated at all: features are computed once per text
 //! and cached.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use crate::error::{Error, Result};
 use crate::models::bert::{Activation, Bert, Pooling};
 use crate::tensor::Tensor;
 use crate::tokenizer::Encoded;
-use crate::train::lora::{self, LoraConfig, LoraWeights, Saved};
-use crate::train::ops::{clip_factor, Act, AdamW};
+use crate::train::lora::{self, LoraConfig, LoraSet, Rng, Saved, PEFT_PREFIX};
+use crate::train::ops::{Act, AdamW};
+use crate::train::optim::{accumulate, Grads, Optimizer, StepReport};
 
-/// PEFT's name prefix for everything in an adapter file.
-pub const PEFT_PREFIX: &str = "base_model.model.";
 /// The head's module name (PEFT `modules_to_save`).
 pub const HEAD: &str = "classifier";
 
@@ -32,29 +31,8 @@ pub struct ClassifierAdapter {
     pub head_w: Tensor,
     /// `[labels]`
     pub head_b: Tensor,
-    pub lora: Option<LoraConfig>,
-    /// By module path (`bert.encoder.layer.0.attention.self.query`).
-    pub adapters: BTreeMap<String, LoraWeights>,
-}
-
-/// SplitMix64: a small seeded generator for initial values.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `[-bound, bound)`.
-    pub fn uniform(&mut self, n: usize, bound: f32) -> Vec<f32> {
-        (0..n).map(|_| ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * bound).collect()
-    }
+    /// Adapters by module path (`bert.encoder.layer.0.attention.self.query`).
+    pub lora: Option<LoraSet>,
 }
 
 impl ClassifierAdapter {
@@ -72,65 +50,52 @@ impl ClassifierAdapter {
         let bound = 1.0 / (h as f32).sqrt();
         let head_w = Tensor::from_f32(device, &rng.uniform(c * h, bound), &[c, h])?;
         let head_b = Tensor::from_f32(device, &rng.uniform(c, bound), &[c])?;
-        let mut adapters = BTreeMap::new();
-        if let Some(cfg) = &lora {
-            cfg.check()?;
-            for layer in &model.layers {
-                for (path, lin) in layer.paths.iter().zip(layer.linears()) {
-                    if cfg.targets(path) {
-                        let (out, inp) = (lin.out_features, lin.in_features);
-                        let a = Tensor::from_f32(device, &rng.uniform(cfg.rank * inp, 1.0 / (inp as f32).sqrt()), &[cfg.rank, inp])?;
-                        let b = Tensor::from_f32(device, &vec![0.0; out * cfg.rank], &[out, cfg.rank])?;
-                        adapters.insert(path.clone(), LoraWeights { a, b });
-                    }
-                }
+        let lora = match lora {
+            Some(cfg) => {
+                let layers = model.layers.iter().flat_map(|l| l.paths.iter().map(String::as_str).zip(l.linears()));
+                Some(LoraSet::new(device, cfg, layers, &mut rng)?)
             }
-            if adapters.is_empty() {
-                let known: Vec<&str> = model.layers[0].paths.iter().map(|p| p.rsplit('.').next().unwrap_or(p)).collect();
-                return Err(Error::InvalidArgument(format!("LoRA targets {:?} match no layer of this model (its layers end in {known:?})", cfg.targets)));
-            }
-        }
-        Ok(ClassifierAdapter { labels, pooling, head_w, head_b, lora, adapters })
+            None => None,
+        };
+        Ok(ClassifierAdapter { labels, pooling, head_w, head_b, lora })
     }
 
     fn scale(&self) -> f32 {
-        self.lora.as_ref().map_or(0.0, LoraConfig::scale)
+        self.lora.as_ref().map_or(0.0, LoraSet::scale)
+    }
+
+    fn adapter(&self, path: &str) -> Option<&lora::LoraWeights> {
+        self.lora.as_ref().and_then(|l| l.get(path))
+    }
+
+    fn has_lora(&self) -> bool {
+        self.lora.is_some()
     }
 
     /// The trainable tensors by their PEFT names.
     pub fn params(&self) -> Vec<(String, Tensor)> {
         let mut out = vec![(format!("{PEFT_PREFIX}{HEAD}.weight"), self.head_w.clone()), (format!("{PEFT_PREFIX}{HEAD}.bias"), self.head_b.clone())];
-        for (path, w) in &self.adapters {
-            out.push((format!("{PEFT_PREFIX}{path}.lora_A.weight"), w.a.clone()));
-            out.push((format!("{PEFT_PREFIX}{path}.lora_B.weight"), w.b.clone()));
+        if let Some(l) = &self.lora {
+            out.extend(l.params());
         }
         out
     }
 
     /// Replaces the trainable tensor `name` (a PEFT name from [`params`](Self::params)); its shape must not change.
     pub fn set_param(&mut self, name: &str, t: Tensor) -> Result<()> {
-        let slot = self.slot(name).ok_or_else(|| Error::InvalidArgument(format!("adapter: no trainable tensor named {name}")))?;
-        if slot.shape() != t.shape() {
-            return Err(Error::shapes("adapter", slot.shape(), t.shape(), format!("{name} must keep its shape")));
-        }
-        *slot = t;
-        Ok(())
-    }
-
-    fn slot(&mut self, name: &str) -> Option<&mut Tensor> {
-        let rest = name.strip_prefix(PEFT_PREFIX)?;
-        if rest == format!("{HEAD}.weight") {
-            return Some(&mut self.head_w);
-        }
-        if rest == format!("{HEAD}.bias") {
-            return Some(&mut self.head_b);
-        }
-        let (path, which) = rest.strip_suffix(".weight")?.rsplit_once('.')?;
-        let w = self.adapters.get_mut(path)?;
-        match which {
-            "lora_A" => Some(&mut w.a),
-            "lora_B" => Some(&mut w.b),
+        let head = match name.strip_prefix(PEFT_PREFIX) {
+            Some(r) if r == format!("{HEAD}.weight") => Some(&mut self.head_w),
+            Some(r) if r == format!("{HEAD}.bias") => Some(&mut self.head_b),
             _ => None,
+        };
+        match (head, &mut self.lora) {
+            (Some(slot), _) if slot.shape() == t.shape() => {
+                *slot = t;
+                Ok(())
+            }
+            (Some(slot), _) => Err(Error::shapes("adapter", slot.shape(), t.shape(), format!("{name} must keep its shape"))),
+            (None, Some(l)) => l.set(name, t),
+            (None, None) => Err(Error::InvalidArgument(format!("adapter: no trainable tensor named {name}"))),
         }
     }
 }
@@ -140,15 +105,6 @@ impl ClassifierAdapter {
 pub struct Example {
     pub encoded: Encoded,
     pub label: usize,
-}
-
-/// What one optimizer step measured.
-#[derive(Clone, Debug)]
-pub struct StepReport {
-    /// Mean cross-entropy of the batch before the update.
-    pub loss: f32,
-    /// Global gradient norm before clipping.
-    pub grad_norm: f32,
 }
 
 /// One layer's activations, kept for its backward.
@@ -183,13 +139,9 @@ struct Forward {
 pub struct ClassifierTrainer<'m> {
     model: &'m Bert,
     pub adapter: ClassifierAdapter,
-    pub opt: AdamW,
-    /// Clip gradients to this global norm (none: no clipping).
-    pub max_grad_norm: Option<f32>,
-    moments: BTreeMap<String, (Tensor, Tensor)>,
-    steps: u32,
+    pub optimizer: Optimizer,
     /// The gradients of the last step, before clipping, by PEFT name.
-    pub last_grads: BTreeMap<String, Tensor>,
+    pub last_grads: Grads,
     features: HashMap<Vec<u32>, Tensor>,
 }
 
@@ -232,7 +184,7 @@ impl Bert {
         let mut x = self.embed_tokens(e)?;
         let mut layers = Vec::new();
         for layer in &self.layers {
-            let lora_of = |i: usize| adapter.adapters.get(&layer.paths[i]);
+            let lora_of = |i: usize| adapter.adapter(&layer.paths[i]);
             let (q, qs) = lora::forward(&layer.q, lora_of(0), scale, &x)?;
             let (k, ks) = lora::forward(&layer.k, lora_of(1), scale, &x)?;
             let (v, vs) = lora::forward(&layer.v, lora_of(2), scale, &x)?;
@@ -265,24 +217,9 @@ impl crate::models::bert::Layer {
     }
 }
 
-/// Adds `g` into `acc[name]`.
-fn accumulate(acc: &mut BTreeMap<String, Tensor>, name: String, g: Tensor) -> Result<()> {
-    let sum = match acc.remove(&name) {
-        Some(prev) => prev.add(&g)?,
-        None => g,
-    };
-    acc.insert(name, sum);
-    Ok(())
-}
-
 impl<'m> ClassifierTrainer<'m> {
     pub fn new(model: &'m Bert, adapter: ClassifierAdapter, opt: AdamW, max_grad_norm: Option<f32>) -> ClassifierTrainer<'m> {
-        ClassifierTrainer { model, adapter, opt, max_grad_norm, moments: BTreeMap::new(), steps: 0, last_grads: BTreeMap::new(), features: HashMap::new() }
-    }
-
-    /// Optimizer steps taken.
-    pub fn steps(&self) -> u32 {
-        self.steps
+        ClassifierTrainer { model, adapter, optimizer: Optimizer::new(opt, max_grad_norm), last_grads: Grads::new(), features: HashMap::new() }
     }
 
     fn check_labels(&self, batch: &[Example]) -> Result<()> {
@@ -309,7 +246,7 @@ impl<'m> ClassifierTrainer<'m> {
 
     /// Logits `[1, labels]` of one example with the adapter as it is now.
     pub fn logits(&mut self, e: &Encoded) -> Result<Tensor> {
-        let features = if self.adapter.adapters.is_empty() {
+        let features = if !self.adapter.has_lora() {
             self.frozen_features(e)?
         } else {
             let hidden = self.model.forward_adapted(e, &self.adapter, false)?.hidden;
@@ -319,17 +256,17 @@ impl<'m> ClassifierTrainer<'m> {
     }
 
     /// The batch's mean loss and the gradients of every trainable tensor.
-    fn gradients(&mut self, batch: &[Example]) -> Result<(Tensor, BTreeMap<String, Tensor>)> {
+    fn gradients(&mut self, batch: &[Example]) -> Result<(Tensor, Grads)> {
         self.check_labels(batch)?;
         let inv_b = 1.0 / batch.len() as f32;
-        let mut grads = BTreeMap::new();
+        let mut grads = Grads::new();
         let mut loss: Option<Tensor> = None;
         let (hw, hb) = (format!("{PEFT_PREFIX}{HEAD}.weight"), format!("{PEFT_PREFIX}{HEAD}.bias"));
         let scale = self.adapter.scale();
         let heads = self.model.config.heads;
         let attn_scale = 1.0 / ((self.model.config.hidden / heads) as f32).sqrt();
         for ex in batch {
-            let tape_needed = !self.adapter.adapters.is_empty();
+            let tape_needed = self.adapter.has_lora();
             let (features, fwd) = if tape_needed {
                 let fwd = self.model.forward_adapted(&ex.encoded, &self.adapter, true)?;
                 let pool = self.model.pool_vector(self.adapter.pooling, ex.encoded.ids.len())?;
@@ -355,11 +292,12 @@ impl<'m> ClassifierTrainer<'m> {
             for (li, layer) in self.model.layers.iter().enumerate().rev() {
                 let tape = tapes.pop().expect("one tape per layer");
                 let need_below = li > lowest;
-                let lora_of = |i: usize| self.adapter.adapters.get(&layer.paths[i]);
-                let put = |i: usize, g: Option<(Tensor, Tensor)>, grads: &mut BTreeMap<String, Tensor>| -> Result<()> {
+                let lora_of = |i: usize| self.adapter.adapter(&layer.paths[i]);
+                let put = |i: usize, g: Option<(Tensor, Tensor)>, grads: &mut Grads| -> Result<()> {
                     if let Some((da, db)) = g {
-                        accumulate(grads, format!("{PEFT_PREFIX}{}.lora_A.weight", layer.paths[i]), da)?;
-                        accumulate(grads, format!("{PEFT_PREFIX}{}.lora_B.weight", layer.paths[i]), db)?;
+                        let (na, nb) = LoraSet::grad_names(&layer.paths[i]);
+                        accumulate(grads, na, da)?;
+                        accumulate(grads, nb, db)?;
                     }
                     Ok(())
                 };
@@ -400,41 +338,16 @@ impl<'m> ClassifierTrainer<'m> {
 
     /// The lowest layer with an adapter: backpropagation stops there.
     fn lowest_adapted_layer(&self) -> usize {
-        self.model.layers.iter().position(|l| l.paths.iter().any(|p| self.adapter.adapters.contains_key(p))).unwrap_or(self.model.layers.len())
+        self.model.layers.iter().position(|l| l.paths.iter().any(|p| self.adapter.adapter(p).is_some())).unwrap_or(self.model.layers.len())
     }
 
     /// One optimizer step on `batch` at learning rate `lr`.
     pub async fn step(&mut self, batch: &[Example], lr: f64) -> Result<StepReport> {
         let (loss, grads) = self.gradients(batch)?;
-        let mut sq: Option<Tensor> = None;
-        for g in grads.values() {
-            let s = g.sum_squares()?;
-            sq = Some(match sq {
-                Some(acc) => acc.add(&s)?,
-                None => s,
-            });
-        }
-        let both = Tensor::cat_cols(&[loss.reshape(&[1, 1])?, sq.expect("at least the head").reshape(&[1, 1])?])?.to_vec_f32().await?;
-        let (loss, grad_norm) = (both[0], both[1].sqrt());
-        if !loss.is_finite() || !grad_norm.is_finite() {
-            return Err(Error::InvalidArgument(format!(
-                "fine-tuning: the loss became {loss} (gradient norm {grad_norm}) at step {}; the adapter keeps its values from before this step (try a lower learning rate)",
-                self.steps + 1
-            )));
-        }
-        let factor = self.max_grad_norm.map_or(1.0, |m| clip_factor(grad_norm, m));
-        self.steps += 1;
-        for (name, p) in self.adapter.params() {
-            let g = &grads[&name];
-            let (m, v) = match self.moments.remove(&name) {
-                Some(mv) => mv,
-                None => (p.zeros_like()?, p.zeros_like()?),
-            };
-            let (p2, m2, v2) = self.opt.update(self.steps, lr, factor, &p, g, &m, &v)?;
-            self.adapter.set_param(&name, p2)?;
-            self.moments.insert(name, (m2, v2));
-        }
+        let params = self.adapter.params();
+        let adapter = &mut self.adapter;
+        let report = self.optimizer.step(&loss, &grads, params, lr, |name, t| adapter.set_param(name, t)).await?;
         self.last_grads = grads;
-        Ok(StepReport { loss, grad_norm })
+        Ok(report)
     }
 }

@@ -1,6 +1,8 @@
 //! Fine-tuning on a frozen (possibly quantized) base: backward ops, AdamW,
 //! LoRA adapters and classification heads.
 
+pub mod decoder;
 pub mod encoder;
 pub mod lora;
 pub mod ops;
+pub mod optim;

@@ -341,3 +341,36 @@ impl Tensor {
         }
     }
 }
+
+impl Tensor {
+    /// Grouped-query heads: `[KVH, T, D] -> [KVH·rep, T, D]`, head `h` a copy of KV head `h / rep`.
+    pub fn repeat_heads(&self, rep: usize) -> Result<Tensor> {
+        let [kvh, t, d] = *self.shape() else {
+            return Err(Error::InvalidArgument(format!("repeat_heads: expected [heads, tokens, dim], got {:?}", self.shape())));
+        };
+        if rep == 1 {
+            return Ok(self.clone());
+        }
+        match &self.storage {
+            Storage::Cpu(c) => Ok(cpu_wrap(c.unsqueeze(1)?.broadcast_as((kvh, rep, t, d))?.contiguous()?.reshape((kvh * rep, t, d))?)),
+            Storage::Gpu(v) => {
+                let base = crate::gpu::ops::contiguous_f32(v, &self.shape, self.dtype)?;
+                let view = base.with_layout(0, vec![t * d, 0, d, 1]);
+                let out = crate::gpu::ops::contiguous_f32(&view, &[kvh, rep, t, d], DType::F32)?;
+                Ok(crate::gpu::ops::wrap(out, vec![kvh * rep, t, d]))
+            }
+        }
+    }
+
+    /// `repeat_heads`' backward: `[KVH·rep, T, D] -> [KVH, T, D]`, each KV head the sum of its group.
+    pub fn sum_head_groups(&self, rep: usize) -> Result<Tensor> {
+        let [h, t, d] = *self.shape() else {
+            return Err(Error::InvalidArgument(format!("sum_head_groups: expected [heads, tokens, dim], got {:?}", self.shape())));
+        };
+        if rep == 1 {
+            return Ok(self.clone());
+        }
+        let ones = Tensor::from_f32(&self.device(), &vec![1.0; rep], &[1, rep])?;
+        ones.matmul(&self.reshape(&[h / rep, rep, t * d])?)?.reshape(&[h / rep, t, d])
+    }
+}

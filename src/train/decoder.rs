@@ -1,0 +1,289 @@
+//! LoRA fine-tuning of a Llama-family decoder with next-token loss: the
+//! mean cross-entropy over every target token of the batch (transformers'
+//! causal-LM loss), where the prompt part of a `{prompt, completion}` pair is
+//! not a target.
+//!
+//! As for encoders, each example runs alone (no padding), keeping one
+//! layer's activations per layer for its backward, dropped layer by layer;
+//! backpropagation stops at the lowest adapted layer.
+
+use crate::error::{Error, Result};
+use crate::models::decoder::Decoder;
+use crate::models::llama::Llama;
+use crate::ops_decoder::RopeTable;
+use crate::tensor::Tensor;
+use crate::train::lora::{self, LoraConfig, LoraSet, Rng, Saved};
+use crate::train::ops::{Act, AdamW};
+use crate::train::optim::{accumulate, Grads, Optimizer, StepReport};
+
+/// Label of a token that is not a target (transformers' `ignore_index`).
+pub const IGNORE: i64 = -100;
+
+/// One training text as token ids, with `labels[i]` the id expected at
+/// position `i` (or [`IGNORE`]); position `i` predicts `labels[i + 1]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextExample {
+    pub ids: Vec<u32>,
+    pub labels: Vec<i64>,
+}
+
+impl TextExample {
+    /// Targets of each position: `labels` shifted left by one, the last ignored.
+    fn targets(&self) -> Vec<i64> {
+        let mut t: Vec<i64> = self.labels.iter().skip(1).copied().collect();
+        t.push(IGNORE);
+        t
+    }
+
+    fn count(&self) -> usize {
+        self.labels.iter().skip(1).filter(|&&l| l != IGNORE).count()
+    }
+}
+
+impl Decoder {
+    /// A `{prompt, completion}` pair: the prompt's tokens (with the special
+    /// tokens the tokenizer adds) not targets, the completion's tokens (none
+    /// added) and an end-of-sequence token targets. `max_tokens` cuts the
+    /// end (the second value says whether it did).
+    pub fn completion_example(&self, prompt: &str, completion: &str, max_tokens: usize) -> Result<(TextExample, bool)> {
+        let p = self.encode(prompt)?;
+        let mut c = self.tokenizer().encode_plain(completion)?;
+        c.extend(self.info.eos.first());
+        let labels: Vec<i64> = p.iter().map(|_| IGNORE).chain(c.iter().map(|&i| i as i64)).collect();
+        let ids: Vec<u32> = p.into_iter().chain(c).collect();
+        Ok(cut(TextExample { ids, labels }, max_tokens))
+    }
+
+    /// A plain text: every token a target (but a leading BOS the tokenizer adds), then end of sequence.
+    pub fn text_example(&self, text: &str, max_tokens: usize) -> Result<(TextExample, bool)> {
+        let mut ids = self.encode(text)?;
+        let plain = self.tokenizer().encode_plain(text)?;
+        let added = ids.len().saturating_sub(plain.len());
+        ids.extend(self.info.eos.first());
+        let labels = ids.iter().enumerate().map(|(i, &id)| if i < added { IGNORE } else { id as i64 }).collect();
+        Ok(cut(TextExample { ids, labels }, max_tokens))
+    }
+}
+
+fn cut(mut e: TextExample, max: usize) -> (TextExample, bool) {
+    let cut = e.ids.len() > max;
+    e.ids.truncate(max);
+    e.labels.truncate(max);
+    (e, cut)
+}
+
+/// One layer's activations, kept for its backward.
+struct LayerTape {
+    x_in: Tensor,
+    q: Saved,
+    k: Saved,
+    v: Saved,
+    /// `[heads, T, D]` after rope, KV heads repeated.
+    qh: Tensor,
+    kh: Tensor,
+    vh: Tensor,
+    /// `[heads, T, T]`
+    probs: Tensor,
+    o: Saved,
+    /// The second norm's input.
+    h1: Tensor,
+    gate: Saved,
+    up: Saved,
+    /// Gate and up outputs (SwiGLU: `silu(g) · u`).
+    g: Tensor,
+    u: Tensor,
+    down: Saved,
+}
+
+/// Trains LoRA adapters on a frozen Llama-family decoder.
+pub struct LoraTrainer<'m> {
+    model: &'m Decoder,
+    net: &'m Llama,
+    pub lora: LoraSet,
+    pub optimizer: Optimizer,
+    /// The gradients of the last step, before clipping, by PEFT name.
+    pub last_grads: Grads,
+}
+
+/// `[T, T]`: 0 where a query may see a key (key ≤ query), a large negative number elsewhere.
+fn causal_mask(device: &crate::tensor::Device, t: usize) -> Result<Tensor> {
+    let m: Vec<f32> = (0..t * t).map(|i| if i % t <= i / t { 0.0 } else { -1e30 }).collect();
+    Tensor::from_f32(device, &m, &[t, t])
+}
+
+impl<'m> LoraTrainer<'m> {
+    /// Fresh adapters (PEFT's init, seeded) on the layers `config` targets.
+    pub fn new(model: &'m Decoder, config: LoraConfig, seed: u64, opt: AdamW, max_grad_norm: Option<f32>) -> Result<LoraTrainer<'m>> {
+        let net = model.llama().ok_or_else(|| Error::InvalidArgument(format!("LoRA fine-tuning supports Llama-family decoders (llama, mistral, qwen2); this model is {:?}", model.info.model_type)))?;
+        let layers = net.layers.iter().flat_map(|l| l.paths.iter().map(String::as_str).zip(l.linears()));
+        let lora = LoraSet::new(model.device(), config, layers, &mut Rng::new(seed))?;
+        Ok(LoraTrainer { model, net, lora, optimizer: Optimizer::new(opt, max_grad_norm), last_grads: Grads::new() })
+    }
+
+    /// Logits `[T, V]` at every position of `ids` with the adapters.
+    pub fn logits(&self, ids: &[u32]) -> Result<Tensor> {
+        let (x, _) = self.forward(ids, false)?;
+        self.net.lm_head.forward(&x.rms_norm(&self.net.norm, self.net.config.eps)?)
+    }
+
+    /// The last hidden state before the final norm `[T, H]`, and the layers' tapes when `tape`.
+    fn forward(&self, ids: &[u32], tape: bool) -> Result<(Tensor, Vec<LayerTape>)> {
+        let c = &self.net.config;
+        let device = self.model.device();
+        let t = ids.len();
+        if t == 0 {
+            return Err(Error::InvalidArgument("fine-tuning: an example has no tokens".into()));
+        }
+        if t > self.model.info.max_positions {
+            return Err(Error::InvalidArgument(format!("fine-tuning: an example of {t} tokens is longer than the model's {} positions", self.model.info.max_positions)));
+        }
+        let table = RopeTable::new(device, &self.net.inv_freq, 0, t)?;
+        let mask = causal_mask(device, t)?;
+        let (scale, rep) = (self.lora.scale(), c.heads / c.kv_heads);
+        let attn_scale = 1.0 / (c.head_dim as f32).sqrt();
+        let mut x = self.net.embed.forward(device, ids)?;
+        let mut tapes = Vec::new();
+        for l in &self.net.layers {
+            let ad = |i: usize| self.lora.get(&l.paths[i]);
+            let n = x.rms_norm(&l.ln1, c.eps)?;
+            let (q, qs) = lora::forward(&l.q, ad(0), scale, &n)?;
+            let (k, ks) = lora::forward(&l.k, ad(1), scale, &n)?;
+            let (v, vs) = lora::forward(&l.v, ad(2), scale, &n)?;
+            let qh = q.rope(&table, c.heads)?.split_heads(c.heads)?;
+            let kh = k.rope(&table, c.kv_heads)?.split_heads(c.kv_heads)?.repeat_heads(rep)?;
+            let vh = v.split_heads(c.kv_heads)?.repeat_heads(rep)?;
+            let probs = qh.matmul(&kh.transpose()?)?.scale(attn_scale)?.add(&mask)?.softmax()?;
+            let a = probs.matmul(&vh)?.merge_heads()?;
+            let (o, os) = lora::forward(&l.o, ad(3), scale, &a)?;
+            let h1 = x.add(&o)?;
+            let n2 = h1.rms_norm(&l.ln2, c.eps)?;
+            let (g, gs) = lora::forward(&l.gate, ad(4), scale, &n2)?;
+            let (u, us) = lora::forward(&l.up, ad(5), scale, &n2)?;
+            let (d, ds) = lora::forward(&l.down, ad(6), scale, &g.silu()?.mul(&u)?)?;
+            let x_next = h1.add(&d)?;
+            if tape {
+                tapes.push(LayerTape { x_in: x, q: qs, k: ks, v: vs, qh, kh, vh, probs, o: os, h1, gate: gs, up: us, g, u, down: ds });
+            }
+            x = x_next;
+        }
+        Ok((x, tapes))
+    }
+
+    fn lowest_adapted_layer(&self) -> usize {
+        self.net.layers.iter().position(|l| l.paths.iter().any(|p| self.lora.get(p).is_some())).unwrap_or(self.net.layers.len())
+    }
+
+    /// The batch's mean loss over its target tokens, and the adapters' gradients.
+    fn gradients(&self, batch: &[TextExample]) -> Result<(Tensor, Grads)> {
+        let total: usize = batch.iter().map(TextExample::count).sum();
+        if total == 0 {
+            return Err(Error::InvalidArgument("fine-tuning: the batch has no target tokens (every completion is empty or cut off)".into()));
+        }
+        let c = &self.net.config;
+        let (scale, rep, heads, kvh) = (self.lora.scale(), c.heads / c.kv_heads, c.heads, c.kv_heads);
+        let attn_scale = 1.0 / (c.head_dim as f32).sqrt();
+        let inv = 1.0 / total as f32;
+        let lowest = self.lowest_adapted_layer();
+        let mut grads = Grads::new();
+        let mut loss: Option<Tensor> = None;
+        for ex in batch {
+            if ex.labels.len() != ex.ids.len() {
+                return Err(Error::InvalidArgument(format!("fine-tuning: {} labels for {} tokens", ex.labels.len(), ex.ids.len())));
+            }
+            if ex.count() == 0 {
+                continue;
+            }
+            let table = RopeTable::new(self.model.device(), &self.net.inv_freq, 0, ex.ids.len())?.inverse()?;
+            let (x, mut tapes) = self.forward(&ex.ids, true)?;
+            let xf = x.rms_norm(&self.net.norm, c.eps)?;
+            let logits = self.net.lm_head.forward(&xf)?;
+            let (rows, dlogits) = logits.cross_entropy(&ex.targets(), inv)?;
+            let l = rows.reshape(&[ex.ids.len(), 1])?.sum_rows()?.scale(inv)?;
+            loss = Some(match loss {
+                Some(acc) => acc.add(&l)?,
+                None => l,
+            });
+            let dxf = self.net.lm_head.input_grad(&dlogits)?;
+            let (mut dx, _) = x.rms_norm_backward(&self.net.norm, &dxf, c.eps)?;
+            for (li, l) in self.net.layers.iter().enumerate().rev() {
+                let tape = tapes.pop().expect("one tape per layer");
+                let ad = |i: usize| self.lora.get(&l.paths[i]);
+                let put = |i: usize, g: Option<(Tensor, Tensor)>, grads: &mut Grads| -> Result<()> {
+                    if let Some((da, db)) = g {
+                        let (na, nb) = LoraSet::grad_names(&l.paths[i]);
+                        accumulate(grads, na, da)?;
+                        accumulate(grads, nb, db)?;
+                    }
+                    Ok(())
+                };
+                // x_out = h1 + down(silu(gate(n2)) · up(n2)), n2 = rms(h1).
+                let (dact, g) = lora::backward(&l.down, ad(6), scale, tape.down, &dx, true)?;
+                put(6, g, &mut grads)?;
+                let dact = dact.expect("asked for dx");
+                let dg = tape.g.act_backward(&dact.mul(&tape.u)?, Act::Silu)?;
+                let du = dact.mul(&tape.g.silu()?)?;
+                let (dn2g, g) = lora::backward(&l.gate, ad(4), scale, tape.gate, &dg, true)?;
+                put(4, g, &mut grads)?;
+                let (dn2u, g) = lora::backward(&l.up, ad(5), scale, tape.up, &du, true)?;
+                put(5, g, &mut grads)?;
+                let dn2 = dn2g.expect("asked for dx").add(&dn2u.expect("asked for dx"))?;
+                let dh1 = dx.add(&tape.h1.rms_norm_backward(&l.ln2, &dn2, c.eps)?.0)?;
+                // h1 = x_in + o(attention(rope(q(n1)), rope(k(n1)), v(n1))), n1 = rms(x_in).
+                let (da, g) = lora::backward(&l.o, ad(3), scale, tape.o, &dh1, true)?;
+                put(3, g, &mut grads)?;
+                let dout = da.expect("asked for dx").split_heads(heads)?;
+                let dvh = tape.probs.transpose()?.matmul(&dout)?;
+                let dprobs = dout.matmul(&tape.vh.transpose()?)?;
+                let dscores = tape.probs.softmax_backward(&dprobs)?.scale(attn_scale)?;
+                let dq = dscores.matmul(&tape.kh)?.merge_heads()?.rope(&table, heads)?;
+                let dk = dscores.transpose()?.matmul(&tape.qh)?.sum_head_groups(rep)?.merge_heads()?.rope(&table, kvh)?;
+                let dv = dvh.sum_head_groups(rep)?.merge_heads()?;
+                let need_below = li > lowest;
+                let mut dn1: Option<Tensor> = None;
+                for (i, saved, d) in [(0, tape.q, dq), (1, tape.k, dk), (2, tape.v, dv)] {
+                    let (dxi, g) = lora::backward(l.linears()[i], ad(i), scale, saved, &d, need_below)?;
+                    put(i, g, &mut grads)?;
+                    if let Some(dxi) = dxi {
+                        dn1 = Some(match dn1 {
+                            Some(acc) => acc.add(&dxi)?,
+                            None => dxi,
+                        });
+                    }
+                }
+                match dn1 {
+                    Some(dn1) => dx = dh1.add(&tape.x_in.rms_norm_backward(&l.ln1, &dn1, c.eps)?.0)?,
+                    None => break,
+                }
+            }
+        }
+        Ok((loss.expect("at least one example with targets"), grads))
+    }
+
+    /// One optimizer step on `batch` at learning rate `lr`.
+    pub async fn step(&mut self, batch: &[TextExample], lr: f64) -> Result<StepReport> {
+        let (loss, grads) = self.gradients(batch)?;
+        let params = self.lora.params();
+        let lora = &mut self.lora;
+        let report = self.optimizer.step(&loss, &grads, params, lr, |name, t| lora.set(name, t)).await?;
+        self.last_grads = grads;
+        Ok(report)
+    }
+
+    /// The mean loss over the target tokens of `examples` with the adapters as they are.
+    pub async fn eval_loss(&self, examples: &[TextExample]) -> Result<f32> {
+        let total: usize = examples.iter().map(TextExample::count).sum();
+        if total == 0 {
+            return Err(Error::InvalidArgument("evaluation: no target tokens".into()));
+        }
+        let mut sum: Option<Tensor> = None;
+        for ex in examples.iter().filter(|e| e.count() > 0) {
+            let (rows, _) = self.logits(&ex.ids)?.cross_entropy(&ex.targets(), 1.0)?;
+            let s = rows.reshape(&[ex.ids.len(), 1])?.sum_rows()?;
+            sum = Some(match sum {
+                Some(acc) => acc.add(&s)?,
+                None => s,
+            });
+        }
+        Ok(sum.expect("an example with targets").to_vec_f32().await?[0] / total as f32)
+    }
+}

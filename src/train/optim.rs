@@ -1,0 +1,87 @@
+//! One optimizer step over named tensors: the global gradient norm (one
+//! readback, with the loss), a NaN/inf guard that keeps the last good
+//! values, clipping, and AdamW with its moments.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+use crate::train::ops::{clip_factor, AdamW};
+
+/// Gradients by PEFT name.
+pub type Grads = BTreeMap<String, Tensor>;
+
+/// Adds `g` into `acc[name]`.
+pub fn accumulate(acc: &mut Grads, name: String, g: Tensor) -> Result<()> {
+    let sum = match acc.remove(&name) {
+        Some(prev) => prev.add(&g)?,
+        None => g,
+    };
+    acc.insert(name, sum);
+    Ok(())
+}
+
+/// What one optimizer step measured.
+#[derive(Clone, Debug)]
+pub struct StepReport {
+    /// The batch's loss before the update.
+    pub loss: f32,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f32,
+}
+
+/// AdamW with clipping and its state.
+pub struct Optimizer {
+    pub opt: AdamW,
+    /// Clip gradients to this global norm (none: no clipping).
+    pub max_grad_norm: Option<f32>,
+    moments: BTreeMap<String, (Tensor, Tensor)>,
+    steps: u32,
+}
+
+impl Optimizer {
+    pub fn new(opt: AdamW, max_grad_norm: Option<f32>) -> Optimizer {
+        Optimizer { opt, max_grad_norm, moments: BTreeMap::new(), steps: 0 }
+    }
+
+    /// Steps taken.
+    pub fn steps(&self) -> u32 {
+        self.steps
+    }
+
+    /// Updates every `(name, tensor)` of `params` from `grads` at learning
+    /// rate `lr`, handing each new tensor to `set`. A loss or gradient that
+    /// is not finite stops before any change, naming the step.
+    pub async fn step(&mut self, loss: &Tensor, grads: &Grads, params: Vec<(String, Tensor)>, lr: f64, mut set: impl FnMut(&str, Tensor) -> Result<()>) -> Result<StepReport> {
+        let mut sq: Option<Tensor> = None;
+        for g in grads.values() {
+            let s = g.sum_squares()?;
+            sq = Some(match sq {
+                Some(acc) => acc.add(&s)?,
+                None => s,
+            });
+        }
+        let sq = sq.ok_or_else(|| Error::InvalidArgument("fine-tuning: nothing to train".into()))?;
+        let both = Tensor::cat_cols(&[loss.reshape(&[1, 1])?, sq.reshape(&[1, 1])?])?.to_vec_f32().await?;
+        let (loss, grad_norm) = (both[0], both[1].sqrt());
+        if !loss.is_finite() || !grad_norm.is_finite() {
+            return Err(Error::InvalidArgument(format!(
+                "fine-tuning: the loss became {loss} (gradient norm {grad_norm}) at step {}; the adapter keeps its values from before this step (try a lower learning rate)",
+                self.steps + 1
+            )));
+        }
+        let factor = self.max_grad_norm.map_or(1.0, |m| clip_factor(grad_norm, m));
+        self.steps += 1;
+        for (name, p) in params {
+            let g = grads.get(&name).ok_or_else(|| Error::InvalidArgument(format!("fine-tuning: no gradient for {name}")))?;
+            let (m, v) = match self.moments.remove(&name) {
+                Some(mv) => mv,
+                None => (p.zeros_like()?, p.zeros_like()?),
+            };
+            let (p2, m2, v2) = self.opt.update(self.steps, lr, factor, &p, g, &m, &v)?;
+            set(&name, p2)?;
+            self.moments.insert(name, (m2, v2));
+        }
+        Ok(StepReport { loss, grad_norm })
+    }
+}
