@@ -1,103 +1,113 @@
-// "Chat" card: SmolLM2-135M-Instruct (the GGUF converted by the set-up,
+// "Chat" page: SmolLM2-135M-Instruct (the GGUF converted by the set-up,
 // /models/smollm2/) streams its answer token by token through the chat
-// template. The device is WebGPU on a real GPU adapter and the CPU path
-// otherwise (a software adapter such as SwiftShader decodes ~0.3 tokens/s
-// there, the wasm CPU path ~20); the user can switch.
+// template. It runs in a dedicated Worker (the package's WorkerTextModel), so
+// the page's main thread only receives text and stays responsive.
 //
-// `#chat-status` reads "loading", "ready", "generating", "done",
-// "stopped" or "error: ..."; each turn is a `.msg` in `#chat-log`
-// (`.user`/`.assistant`), and `#chat-speed` shows the last answer's speed
+// `#chat-status` reads "loading", "ready", "generating", "done", "stopped" or
+// "error: ..."; each turn is a `.msg` in `#chat-log` (`.user`/`.assistant`),
+// and `#chat-speed` shows the last answer's tokens, speed and finish reason
 // (the browser tests read them).
 
-import { $, cardUi, el, mb } from "./card.js";
+import { WorkerTextModel } from "/pkg/worker.js";
+import { $, cardUi, deviceDetail, deviceName, el, loadFacts, onDevice } from "./card.js";
 
 const MODEL_URL = "/models/smollm2/";
 
-const { setStatus, setBar } = cardUi("chat");
+const ui = cardUi("chat");
 
-/** Runs the card. Never throws; failures go to `showError` and `#chat-status`. */
-export async function startChat(webfm, { showError, adapter }) {
-  const fail = (e) => setStatus("error", `error: ${showError(e)}`);
-  const form = $("#chat-form");
+/** Sets up the page; `load(device)` (re)starts the model's Worker on `device`. Never throws. */
+export function chatPage() {
   const input = $("#chat-input");
   const send = $("#chat-send");
   const stop = $("#chat-stop");
-  const device = $("#chat-device");
-  const messages = [];
-  let model = null, controller = null;
-
-  device.value = adapter?.available && !adapter?.isFallbackAdapter ? "webgpu" : "cpu";
-
-  const load = async () => {
-    send.disabled = true;
-    model?.dispose();
-    model = null;
-    messages.length = 0;
-    $("#chat-log").replaceChildren();
-    setStatus("loading");
-    setBar(0, "fetching config and tokenizer…");
-    try {
-      const t0 = performance.now();
-      model = await webfm.TextModel.load(MODEL_URL, {
-        device: device.value,
-        onProgress: ({ file, loaded, total }) => {
-          if (/\.safetensors$/.test(file)) setBar(total ? loaded / total : 0, `${file}: ${mb(loaded)}${total ? ` / ${mb(total)}` : ""} MB`);
-        },
-      });
-      const info = model.info();
-      const where = String(info.device).replace(/^(webgpu|cpu):\s*/i, "");
-      setBar(1, `ready · ${info.deviceKind === "webgpu" ? "WebGPU" : "CPU"}`);
-      $("#chat-model").textContent = `SmolLM2-135M-Instruct · ${mb(info.load.bytes)} MB of 4/8-bit weights in ${Math.round(performance.now() - t0)} ms · ${where}`;
-      setStatus("ready");
-      send.disabled = false;
-    } catch (e) {
-      $("#chat-progress-label").textContent = "failed";
-      fail(e);
-    }
-  };
+  const messages = []; // the conversation so far, as the chat template wants it
+  let model = null, device = null;
+  let loading = null; // AbortController of the load in flight
+  let answering = null; // AbortController of the generation in flight
+  let generation = 0; // bumped by each load: a stale load's results are dropped
 
   const ask = async () => {
     const text = input.value.trim();
-    if (!model || controller || !text) return;
+    if (!model || answering || !text) return;
+    const mine = generation;
     messages.push({ role: "user", content: text });
     const answer = el("div", { className: "msg assistant" });
     $("#chat-log").append(el("div", { className: "msg user" }, text), answer);
     input.value = "";
-    controller = new AbortController();
+    const ctrl = (answering = new AbortController());
     send.disabled = true;
     stop.disabled = false;
-    setStatus("generating");
+    ui.clear();
+    ui.setStatus("running", "generating");
     try {
-      const it = model.generate(messages, {
+      const stream = model.generate(messages, {
         maxNewTokens: Number($("#chat-max").value) || 128,
         temperature: Number($("#chat-temperature").value) || 0,
         topP: Number($("#chat-top-p").value) || 1,
         seed: Date.now() % 1_000_000,
-        signal: controller.signal,
+        signal: ctrl.signal,
       });
-      for await (const piece of it) answer.textContent += piece;
-      const s = it.stats();
+      for await (const piece of stream) answer.textContent += piece;
+      if (mine !== generation) return;
+      const s = stream.stats();
       messages.push({ role: "assistant", content: answer.textContent });
       $("#chat-speed").textContent = `${s.newTokens} tokens · first after ${Math.round(s.msFirstToken)} ms · ${s.tokensPerSecond.toFixed(1)} tokens/s · ${s.finish}`;
-      setStatus(s.finish === "cancelled" ? "stopped" : "done");
+      ui.setStatus(s.finish === "cancelled" ? "stopped" : "done");
     } catch (e) {
+      if (mine !== generation) return; // the model was replaced under it
       messages.pop();
-      fail(e);
+      ui.showError(e, "Generation failed");
     } finally {
-      controller = null;
-      send.disabled = false;
+      if (answering === ctrl) answering = null;
+      send.disabled = !model;
       stop.disabled = true;
     }
   };
 
-  form.addEventListener("submit", (e) => {
+  const load = async (d) => {
+    device = d;
+    const mine = ++generation;
+    loading?.abort();
+    answering?.abort();
+    model?.dispose(); // ends its Worker, and with it the model's memory
+    model = null;
+    // A new model starts a new conversation.
+    messages.length = 0;
+    $("#chat-log").replaceChildren();
+    $("#chat-model").textContent = "";
+    $("#chat-speed").textContent = "—";
+    send.disabled = stop.disabled = true;
+    ui.clear();
+    ui.setStatus("loading");
+    ui.setBar(0, "starting the Worker…");
+    const ctrl = (loading = new AbortController());
+    try {
+      const m = await WorkerTextModel.load(MODEL_URL, {
+        device,
+        signal: ctrl.signal,
+        onProgress: (p) => mine === generation && ui.progress(p),
+      });
+      if (mine !== generation) return m.dispose();
+      const info = m.info();
+      $("#chat-model").textContent = `SmolLM2-135M-Instruct · ${loadFacts(info)} · ${deviceName(info.deviceKind)} · ${deviceDetail(info)}`;
+      ui.setBar(1, `ready · ${deviceName(info.deviceKind)}`);
+      model = m;
+      ui.setStatus("ready");
+      send.disabled = false;
+    } catch (e) {
+      if (mine !== generation) return; // cancelled by a newer load
+      $("#chat-progress-label").textContent = "failed";
+      ui.showError(e, `Could not load SmolLM2-135M-Instruct on ${onDevice(device)}`);
+    } finally {
+      if (loading === ctrl) loading = null;
+    }
+  };
+
+  $("#chat-form").addEventListener("submit", (e) => {
     e.preventDefault();
     ask();
   });
-  stop.addEventListener("click", () => controller?.abort());
-  device.addEventListener("change", () => {
-    controller?.abort();
-    load();
-  });
-  await load();
+  stop.addEventListener("click", () => answering?.abort());
+  $("#chat-retry").addEventListener("click", () => load(device));
+  return { load };
 }

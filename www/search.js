@@ -1,14 +1,15 @@
-// "Embed & search" card: load all-MiniLM-L6-v2 on the best device, embed a
-// small built-in corpus once, then rank the corpus against a query by cosine
-// similarity (the embeddings are L2-normalised, so a dot product).
+// "Embed & search" page: all-MiniLM-L6-v2 (the model shared with the classify
+// page) embeds a small built-in corpus once per device, then ranks the corpus
+// against a query by cosine similarity (the embeddings are L2-normalised, so a
+// dot product).
 //
-// `#search-status` ends as "ready" after the first search or "error: ...";
-// `#search-results` holds one `.hit` per result (`.text`, `.score`), best first
-// (the browser tests read them).
+// `#search-status` reads "loading", "indexing i/n", "searching", "ready" or
+// "error: ..."; `#search-results` holds one `.hit` per result (`.text`,
+// `.score`), best first (the browser tests read them).
 
-import { $, cardUi, el, mb } from "./card.js";
+import { $, cardUi, deviceDetail, deviceName, el, loadFacts, ms, onDevice } from "./card.js";
+import { encoder } from "./encoder.js";
 
-const MODEL_URL = "/models/minilm/";
 const BATCH = 8; // sentences per embed() call while indexing, so progress shows
 const TOP_K = 5;
 
@@ -45,9 +46,7 @@ export const CORPUS = [
   ["music", "The band's new album mixes jazz with electronic beats."],
 ];
 
-const ms = (x) => (x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${Math.round(x)} ms`);
-
-const { setStatus, setBar } = cardUi("search");
+const ui = cardUi("search");
 
 function setFact(name, text) {
   $(`#search-${name}`).textContent = text;
@@ -65,8 +64,7 @@ function rank(index, q, k) {
 }
 
 function renderHits(hits) {
-  const list = $("#search-results");
-  list.replaceChildren(...hits.map(({ i, score }) => {
+  $("#search-results").replaceChildren(...hits.map(({ i, score }) => {
     const [topic, text] = CORPUS[i];
     const bar = el("span", { className: "hit-bar" }, el("span", {}));
     bar.firstChild.style.width = `${(Math.max(0, Math.min(1, score)) * 100).toFixed(1)}%`;
@@ -79,96 +77,101 @@ function renderHits(hits) {
   }));
 }
 
-/**
- * Runs the card: load, index, first search. Never throws; failures go to the
- * error panel through `showError` and to `#search-status`.
- */
-export async function startSearch(webfm, { showError }) {
-  const fail = (e) => setStatus("error", `error: ${showError(e)}`);
-  const form = $("#search-form");
+/** Sets up the page; `load(device)` (re)loads the model and indexes the corpus. Never throws. */
+export function searchPage() {
   const input = $("#search-query");
   const button = $("#search-run");
-  let model, index, searching = false;
+  let model = null, index = null, searching = false;
+  let device = null;
+  let generation = 0; // bumped by each load: a stale load's results are dropped
 
   $("#search-corpus-summary").textContent = `the corpus (${CORPUS.length} sentences)`;
   $("#search-corpus").replaceChildren(...CORPUS.map(([topic, text]) =>
     el("li", {}, text, " ", el("span", { className: "tag" }, topic))));
 
   const search = async () => {
-    if (!index || searching) return;
     const query = input.value.trim();
+    if (!index || searching) return;
     if (!query) {
       input.focus();
       return;
     }
+    const mine = generation;
     searching = true;
     button.disabled = true;
-    setStatus("running", "searching");
+    ui.clear();
+    ui.setStatus("running", "searching");
     try {
       const t0 = performance.now();
       const q = await model.embed(query);
       const t1 = performance.now();
       const hits = rank(index, q, TOP_K);
       const t2 = performance.now();
+      if (mine !== generation) return;
       renderHits(hits);
       setFact("time", `${(t2 - t0).toFixed(1)} ms (embed ${(t1 - t0).toFixed(1)} ms, rank ${CORPUS.length} vectors ${(t2 - t1).toFixed(2)} ms)`);
-      setStatus("ready");
+      ui.setStatus("ready");
     } catch (e) {
-      fail(e);
+      if (mine === generation) ui.showError(e, "Search failed");
     } finally {
-      searching = false;
-      button.disabled = false;
+      if (mine === generation) {
+        searching = false;
+        button.disabled = !index;
+      }
     }
   };
-  form.addEventListener("submit", (e) => {
+
+  const load = async (d) => {
+    device = d;
+    const mine = ++generation;
+    model = index = null;
+    searching = false; // a search on the old model is dropped
+    button.disabled = true;
+    ui.clear();
+    $("#search-results").replaceChildren();
+    for (const name of ["device", "load", "index", "time"]) setFact(name, "—");
+    ui.setStatus("running", "loading");
+    ui.setBar(0, "fetching config and tokenizer…");
+    try {
+      const m = await encoder(device, (p) => mine === generation && ui.progress(p));
+      if (mine !== generation) return;
+      const info = m.info();
+      setFact("device", `${deviceName(info.deviceKind)} · ${deviceDetail(info)}`);
+      setFact("load", `${loadFacts(info)} · ${info.layers} layers, ${info.hidden}-dim vectors`);
+
+      // Index the corpus, a batch at a time.
+      const texts = CORPUS.map(([, t]) => t);
+      const vectors = [];
+      const t1 = performance.now();
+      const progress = () => {
+        ui.setStatus("running", `indexing ${vectors.length}/${texts.length}`);
+        ui.setBar(vectors.length / texts.length, `indexing… ${vectors.length}/${texts.length} sentences`);
+      };
+      progress();
+      for (let i = 0; i < texts.length; i += BATCH) {
+        const vs = await m.embed(texts.slice(i, i + BATCH));
+        if (mine !== generation) return;
+        vectors.push(...vs);
+        progress();
+      }
+      const indexMs = performance.now() - t1;
+      setFact("index", `${texts.length} sentences in ${ms(indexMs)} (${(indexMs / texts.length).toFixed(0)} ms each, batches of ${BATCH})`);
+      ui.setBar(1, `ready · ${deviceName(info.deviceKind)}`);
+      [model, index] = [m, vectors];
+      button.disabled = false;
+      ui.setStatus("ready"); // what stays when the query box is empty
+      await search();
+    } catch (e) {
+      if (mine !== generation) return;
+      $("#search-progress-label").textContent = "failed";
+      ui.showError(e, `Could not load all-MiniLM-L6-v2 on ${onDevice(device)}`);
+    }
+  };
+
+  $("#search-form").addEventListener("submit", (e) => {
     e.preventDefault();
     search();
   });
-
-  try {
-    // Load, with the weights' download as the progress bar.
-    setStatus("running", "loading");
-    setBar(0, "fetching config and tokenizer…");
-    const t0 = performance.now();
-    model = await webfm.Model.load(MODEL_URL, {
-      device: "auto",
-      onProgress: ({ file, loaded, total }) => {
-        if (!/\.safetensors$/.test(file)) return;
-        setBar(total ? loaded / total : 0,
-          `${file}: ${mb(loaded)}${total ? ` / ${mb(total)}` : ""} MB`);
-      },
-    });
-    const loadMs = performance.now() - t0;
-    const info = model.info();
-    const kind = info.deviceKind === "webgpu" ? "WebGPU" : info.deviceKind === "cpu" ? "CPU" : String(info.deviceKind);
-    setFact("device", `${kind} · ${String(info.device).replace(/^(webgpu|cpu):\s*/i, "")}`);
-    setFact("load", `${mb(info.load?.bytes ?? 0)} MB of weights in ${ms(loadMs)}` +
-      ` · ${info.layers} layers, ${info.hidden}-dim vectors`);
-
-    // Index the corpus, a batch at a time.
-    const texts = CORPUS.map(([, t]) => t);
-    index = [];
-    const t1 = performance.now();
-    const progress = () => {
-      setStatus("running", `indexing ${index.length}/${texts.length}`);
-      setBar(index.length / texts.length, `indexing… ${index.length}/${texts.length} sentences`);
-    };
-    progress();
-    for (let i = 0; i < texts.length; i += BATCH) {
-      const vs = await model.embed(texts.slice(i, i + BATCH));
-      index.push(...vs);
-      progress();
-    }
-    const indexMs = performance.now() - t1;
-    setFact("index", `${texts.length} sentences in ${ms(indexMs)} (${(indexMs / texts.length).toFixed(0)} ms each, batches of ${BATCH})`);
-    setBar(1, `ready · ${kind}`);
-    $("#search-card").dataset.ready = "";
-
-    button.disabled = false;
-    await search();
-  } catch (e) {
-    index = null;
-    $("#search-progress-label").textContent = "failed";
-    fail(e);
-  }
+  $("#search-retry").addEventListener("click", () => load(device));
+  return { load };
 }

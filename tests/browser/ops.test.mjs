@@ -1,19 +1,15 @@
 // Browser tests of the built wasm package (pkg/, made by scripts/build.sh) in
-// headless Chromium: WebGPU on SwiftShader, the CPU path, the no-WebGPU case,
-// and the demo page. Run: node --test tests/browser/
+// headless Chromium: WebGPU on SwiftShader, the CPU path and the no-WebGPU
+// case (the demo page has its own file, demo.test.mjs). Run: node --test tests/browser/
 //
 // SwiftShader emulates the GPU on the CPU and CI has 2 cores, so every test
 // gets minutes, not seconds.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { startServer } from "../../scripts/serve.mjs";
 import { launch, openTestPage } from "./chromium.mjs";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const MINUTE = 60_000;
 const log = (...a) => console.log(...a); // node --test shows stdout as "# ..." lines
 
@@ -200,122 +196,5 @@ describe("Chromium without WebGPU", { timeout: 10 * MINUTE }, () => {
     const r = await smallMatmul(page, "auto");
     assert.equal(r.device, "cpu");
     assertSmall(r, "auto (cpu)");
-  });
-});
-
-describe("demo page", { timeout: 10 * MINUTE }, () => {
-  let server, browser;
-  before(async () => {
-    server = await startServer({ port: 0 });
-    browser = await launch({ webgpu: true, viewport: { width: 1000, height: 820 } });
-  }, { timeout: 3 * MINUTE });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
-  test("WebGPU and CPU agree on the default GEMM", { timeout: 8 * MINUTE }, async () => {
-    const page = await browser.firstPage();
-    page.setDefaultTimeout(5 * MINUTE);
-    await page.goto(server.url);
-    await page.waitForFunction(() => {
-      const s = document.querySelector("#status")?.textContent ?? "";
-      return s === "agree" || s === "disagree" || s.startsWith("error");
-    }, null, { timeout: 6 * MINUTE, polling: 250 });
-    const status = await page.textContent("#status");
-    const compare = await page.textContent("#compare");
-    const error = await page.evaluate(() => (document.querySelector("#error").hidden ? "" : document.querySelector("#error-text").textContent));
-    log(`demo: ${status} · ${compare}`);
-
-    assert.equal(status, "agree", `demo status "${status}"; ${compare}; error panel: ${error}`);
-    assert.equal(error, "", "the error panel is showing");
-  });
-
-  test("Embed & search finds the bread sentence for a baking query", { timeout: 8 * MINUTE }, async () => {
-    const page = await browser.firstPage();
-    page.setDefaultTimeout(5 * MINUTE);
-    // The previous test leaves the demo open; the search card starts after its GEMM.
-    if (!page.url().startsWith(server.url)) await page.goto(server.url);
-    await page.waitForFunction(() => {
-      const s = document.querySelector("#search-status")?.textContent ?? "";
-      return s === "ready" || s.startsWith("error");
-    }, null, { timeout: 7 * MINUTE, polling: 250 });
-    const r = await page.evaluate(() => ({
-      status: document.querySelector("#search-status").textContent,
-      query: document.querySelector("#search-query").value,
-      device: document.querySelector("#search-device").textContent,
-      index: document.querySelector("#search-index").textContent,
-      time: document.querySelector("#search-time").textContent,
-      error: document.querySelector("#error").hidden ? "" : document.querySelector("#error-text").textContent,
-      hits: [...document.querySelectorAll("#search-results .hit")].map((h) => ({
-        text: h.querySelector(".text").textContent,
-        score: Number(h.querySelector(".score").textContent),
-      })),
-    }));
-    log(`search: ${r.status} · ${r.device} · index ${r.index} · query ${r.time}`);
-    for (const h of r.hits) log(`  ${h.score.toFixed(3)}  ${h.text}`);
-
-    assert.equal(r.status, "ready", `search status "${r.status}"; error panel: ${r.error}`);
-    assert.equal(r.error, "", "the error panel is showing");
-    assert.equal(r.query, "How do I bake bread?");
-    assert.equal(r.hits.length, 5, "five hits");
-    assert.match(r.hits[0].text, /bake the bread/, "the bread sentence is the top hit");
-    for (const h of r.hits) assert.ok(Number.isFinite(h.score) && h.score >= -1 && h.score <= 1, `score ${h.score} is a cosine`);
-    for (let i = 1; i < r.hits.length; i++)
-      assert.ok(r.hits[i - 1].score >= r.hits[i].score, `scores sorted descending: ${r.hits.map((h) => h.score).join(", ")}`);
-    assert.ok(r.hits[0].score - r.hits[1].score > 0.1, `the bread sentence wins clearly: ${r.hits[0].score} vs ${r.hits[1].score}`);
-  });
-  test("Chat answers through the chat template, streams, and stops", { timeout: 10 * MINUTE }, async () => {
-    const page = await browser.firstPage();
-    page.setDefaultTimeout(5 * MINUTE);
-    if (!page.url().startsWith(server.url)) await page.goto(server.url);
-    const settled = (states) => page.waitForFunction((states) => {
-      const s = document.querySelector("#chat-status")?.textContent ?? "";
-      return states.includes(s) || s.startsWith("error");
-    }, states, { timeout: 8 * MINUTE, polling: 250 });
-    await settled(["ready"]);
-    // Greedy, 32 tokens: the PyTorch reference answer (tests/golden/smollm2_generate.json).
-    const chat = JSON.parse(readFileSync(join(ROOT, "tests", "golden", "smollm2_generate.json"), "utf8")).cases.find((c) => c.chat);
-    await page.fill("#chat-input", chat.messages[0].content);
-    await page.fill("#chat-temperature", "0");
-    await page.fill("#chat-max", "32");
-    await page.click("#chat-send");
-    await settled(["done"]);
-    const r = await page.evaluate(() => ({
-      status: document.querySelector("#chat-status").textContent,
-      device: document.querySelector("#chat-device").value,
-      model: document.querySelector("#chat-model").textContent,
-      speed: document.querySelector("#chat-speed").textContent,
-      turns: [...document.querySelectorAll("#chat-log .msg")].map((m) => [m.className, m.textContent]),
-    }));
-    log(`chat: ${r.status} · ${r.device} · ${r.model} · ${r.speed}`);
-    assert.equal(r.status, "done");
-    assert.deepEqual(r.turns, [["msg user", chat.messages[0].content], ["msg assistant", chat.greedy_text]]);
-
-    // The whole page once every card is done. The committed screenshot is only
-    // rewritten on request (or when missing), so a test run leaves the tree clean.
-    const committed = join(ROOT, "docs", "demo.png");
-    const shot = process.env.WEBFM_UPDATE_SCREENSHOT || !existsSync(committed)
-      ? committed : join(ROOT, "target", "browser-tests", "demo.png");
-    mkdirSync(dirname(shot), { recursive: true });
-    await page.screenshot({ path: shot, fullPage: true });
-    log(`screenshot: ${shot}`);
-
-    // Stop: a long sampled answer, stopped after its first words.
-    await page.fill("#chat-temperature", "0.7");
-    await page.fill("#chat-max", "400");
-    await page.fill("#chat-input", "Tell me a long story about a dragon.");
-    await page.click("#chat-send");
-    // The page stays responsive while tokens come (the click below needs it).
-    await page.waitForFunction(() => {
-      const answers = document.querySelectorAll("#chat-log .msg.assistant");
-      return answers.length === 2 && answers[1].textContent.length > 0 && document.querySelector("#chat-status").textContent === "generating";
-    }, null, { polling: 50 });
-    await page.click("#chat-stop");
-    await settled(["stopped", "done"]);
-    const stopped = await page.evaluate(() => ({ status: document.querySelector("#chat-status").textContent, speed: document.querySelector("#chat-speed").textContent }));
-    log(`chat stop: ${stopped.status} · ${stopped.speed}`);
-    assert.equal(stopped.status, "stopped", stopped.speed);
-    assert.match(stopped.speed, /cancelled/);
   });
 });

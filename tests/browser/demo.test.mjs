@@ -1,0 +1,400 @@
+// The demo app (www/, served as by scripts/demo.sh) in headless Chromium, end
+// to end through its DOM: every page's main flow with WebGPU (SwiftShader,
+// `?device=webgpu`) and without it (the CPU path); the header's device choice
+// and switch; a model loading only when its page is first opened; no network
+// request once a page's model is loaded; a broken and a corrupt weights file
+// shown in their page while the other pages keep working; and a screenshot of
+// each page (docs/demo-*.png).
+//
+// SwiftShader decodes ~0.3-0.5 tokens/s, so the chat on WebGPU is 4 tokens.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { startServer } from "../../scripts/serve.mjs";
+import { launch } from "./chromium.mjs";
+import { golden, log, MINUTE, ROOT } from "./common.mjs";
+
+const CHAT = golden("smollm2_generate.json").cases.find((c) => c.chat);
+const QUESTION = CHAT.messages[0].content;
+const VIEWPORT = { width: 1000, height: 820 };
+
+/** The text of token ids through SmolLM2's byte-level BPE decoder (GPT-2's byte-to-character table, reversed). */
+const decode = (() => {
+  const tok = JSON.parse(readFileSync(join(ROOT, ".cache", "models", "smollm2", "tokenizer.json"), "utf8"));
+  const token = new Map(Object.entries(tok.model.vocab).map(([t, id]) => [id, t]));
+  const printable = [];
+  for (const [lo, hi] of [[33, 126], [161, 172], [174, 255]]) for (let b = lo; b <= hi; b++) printable.push(b);
+  const byte = new Map(printable.map((b) => [String.fromCodePoint(b), b]));
+  let shifted = 0;
+  for (let b = 0; b < 256; b++) if (!printable.includes(b)) byte.set(String.fromCodePoint(256 + shifted++), b);
+  return (ids) => Buffer.from([...ids.map((id) => token.get(id)).join("")].map((c) => byte.get(c))).toString("utf8");
+})();
+
+/** Waits until `#<card>-status` reads one of `states` or "error: ..."; returns it. */
+async function settle(page, card, states, timeout = 8 * MINUTE) {
+  await page.waitForFunction(({ card, states }) => {
+    const s = document.querySelector(`#${card}-status`)?.textContent ?? "";
+    return states.includes(s) || s.startsWith("error");
+  }, { card, states }, { timeout, polling: 100 });
+  return page.textContent(`#${card}-status`);
+}
+
+/** A card's status and the text of its error panel ("" while hidden), for assertion messages. */
+const cardState = (page, card) => page.evaluate((card) => {
+  const panel = document.querySelector(`#${card}-error`);
+  return { status: document.querySelector(`#${card}-status`).textContent, error: panel.hidden ? "" : panel.textContent.trim() };
+}, card);
+
+async function expectStatus(page, card, states) {
+  const status = await settle(page, card, states);
+  const s = await cardState(page, card);
+  assert.ok(states.includes(status), `#${card}-status "${s.status}"; error panel: ${s.error}`);
+  assert.equal(s.error, "", `#${card}-error is showing`);
+}
+
+/** Every request the browser makes (pages and their Workers) while `f` runs, as "METHOD /path". */
+async function requestsDuring(browser, f) {
+  const seen = [];
+  const on = (r) => seen.push(`${r.method()} ${new URL(r.url()).pathname}`);
+  browser.on("request", on);
+  try {
+    await f();
+    return seen;
+  } finally {
+    browser.off("request", on);
+  }
+}
+
+/** Opens a page through its tab, as a visitor would. */
+const openTab = (page, name) => page.click(`#tab-${name}`);
+
+/** The search results in the page (for `$$eval`). */
+const hitRows = (hits) => hits.map((h) => ({ text: h.querySelector(".text").textContent, score: Number(h.querySelector(".score").textContent) }));
+
+async function search(page, query) {
+  await page.fill("#search-query", query);
+  await page.click("#search-run");
+  await expectStatus(page, "search", ["ready"]);
+  return page.$$eval("#search-results .hit", hitRows);
+}
+
+
+function assertBreadFirst(hits) {
+  for (const h of hits) log(`  ${h.score.toFixed(3)}  ${h.text}`);
+  assert.equal(hits.length, 5, "five hits");
+  assert.match(hits[0].text, /bake the bread/, "the bread sentence is the top hit");
+  for (const h of hits) assert.ok(Number.isFinite(h.score) && h.score >= -1 && h.score <= 1, `score ${h.score} is a cosine`);
+  for (let i = 1; i < hits.length; i++)
+    assert.ok(hits[i - 1].score >= hits[i].score, `scores sorted descending: ${hits.map((h) => h.score).join(", ")}`);
+  assert.ok(hits[0].score - hits[1].score > 0.1, `the bread sentence wins clearly: ${hits[0].score} vs ${hits[1].score}`);
+}
+
+/** Classifies `text` against `labels` on the Classify page (already open); returns the rows, best first. */
+async function classify(page, text, labels) {
+  await expectStatus(page, "classify", ["ready"]); // the page classifies its example once loaded
+  await page.fill("#classify-text", text);
+  await page.fill("#classify-labels", labels);
+  await page.click("#classify-run");
+  await expectStatus(page, "classify", ["ready"]);
+  const rows = await page.$$eval("#classify-results .label-row", (rs) => rs.map((r) => ({
+    label: r.querySelector(".label").textContent,
+    score: Number.parseFloat(r.querySelector(".score").textContent) / 100,
+  })));
+  log(`classify: ${rows.map((r) => `${r.label} ${r.score.toFixed(3)}`).join(", ")}`);
+  return rows;
+}
+
+function assertSportsFirst(rows) {
+  assert.deepEqual(rows.map((r) => r.label).sort(), ["cooking", "finance", "sports"]);
+  assert.equal(rows[0].label, "sports", `the football text is about sports: ${JSON.stringify(rows)}`);
+  for (let i = 1; i < rows.length; i++) assert.ok(rows[i - 1].score >= rows[i].score, `scores sorted: ${JSON.stringify(rows)}`);
+  const sum = rows.reduce((s, r) => s + r.score, 0);
+  assert.ok(Math.abs(sum - 1) < 0.005, `the scores are probabilities summing to 1 (shown to 0.1%), got ${sum}`);
+}
+
+const FOOTBALL = ["The striker scored twice and the team won the cup final.", "sports, cooking, finance"];
+
+/** Sends `message` on the Chat page (loaded) and waits for the answer; returns the last answer and its stats line. */
+async function chat(page, message, { temperature, maxTokens }) {
+  await page.fill("#chat-input", message);
+  await page.fill("#chat-temperature", String(temperature));
+  await page.fill("#chat-max", String(maxTokens));
+  await page.click("#chat-send");
+  await expectStatus(page, "chat", ["done"]);
+  return page.evaluate(() => {
+    const turns = [...document.querySelectorAll("#chat-log .msg")].map((m) => [m.className, m.textContent]);
+    return { turns, answer: turns.at(-1)[1], speed: document.querySelector("#chat-speed").textContent, model: document.querySelector("#chat-model").textContent };
+  });
+}
+
+/**
+ * A full-page screenshot as docs/demo-NAME.png. The committed file is only
+ * rewritten with WEBFM_UPDATE_SCREENSHOT=1 (or when missing), so a test run
+ * leaves the tree clean; otherwise it goes to target/browser-tests/.
+ */
+async function screenshot(page, name) {
+  const committed = join(ROOT, "docs", `demo-${name}.png`);
+  const path = process.env.WEBFM_UPDATE_SCREENSHOT || !existsSync(committed)
+    ? committed : join(ROOT, "target", "browser-tests", `demo-${name}.png`);
+  mkdirSync(dirname(path), { recursive: true });
+  await page.evaluate(() => document.activeElement?.blur()); // no focus ring in the picture
+  await page.screenshot({ path, fullPage: true });
+  log(`screenshot: ${path}`);
+}
+
+/** Starts the server and a browser before the describe()'s tests; `{server, browser, page}`. */
+function useDemo({ webgpu }) {
+  const ctx = {};
+  before(async () => {
+    ctx.server = await startServer({ port: 0 });
+    ctx.browser = await launch({ webgpu, viewport: VIEWPORT });
+    ctx.page = await ctx.browser.firstPage();
+    ctx.page.setDefaultTimeout(5 * MINUTE);
+  }, { timeout: 3 * MINUTE });
+  after(async () => {
+    await ctx.browser?.close();
+    await ctx.server?.close();
+  });
+  return ctx;
+}
+
+describe("demo with WebGPU (SwiftShader)", { timeout: 20 * MINUTE }, () => {
+  const ctx = useDemo({ webgpu: true });
+
+  test("the header picks the CPU path on a fallback adapter; Kernels: WebGPU and CPU agree on the GEMM", { timeout: 5 * MINUTE }, async () => {
+    const { page, server } = ctx;
+    const requests = await requestsDuring(ctx.browser, async () => {
+      await page.goto(`${server.url}#kernels`);
+      await expectStatus(page, "kernels", ["agree"]);
+    });
+    const header = await page.evaluate(() => ({
+      device: document.querySelector("#device").value,
+      webgpuOption: !document.querySelector('#device option[value="webgpu"]').disabled,
+      info: document.querySelector("#device-info").textContent,
+    }));
+    log(`header: ${header.device} · ${header.info}`);
+    log(`kernels: ${await page.textContent("#compare")}`);
+    assert.equal(header.device, "cpu", "SwiftShader is a software adapter: the CPU path is the default");
+    assert.ok(header.webgpuOption, "WebGPU can be chosen: there is an adapter");
+    assert.match(header.info, /^CPU path \(WebAssembly SIMD\)/);
+    assert.match(header.info, /swiftshader/i, "the header names the adapter");
+    assert.match(header.info, /software \(fallback\)/);
+    assert.match(header.info, /shader-f16: (yes|no)/);
+    assert.match(header.info, /max storage binding: \d+(\.\d)? [KMG]iB/);
+    assert.deepEqual(requests.filter((r) => r.includes("/models/")), [], "the Kernels page loads no model");
+    await screenshot(page, "kernels");
+  });
+
+  test("?device=webgpu: Embed & search on WebGPU ranks the bread sentence first", { timeout: 5 * MINUTE }, async () => {
+    const { page, server } = ctx;
+    await page.goto(`${server.url}?device=webgpu#search`);
+    await expectStatus(page, "search", ["ready"]);
+    assert.equal(await page.inputValue("#device"), "webgpu");
+    assert.match(await page.textContent("#device-info"), /^WebGPU.*swiftshader/i);
+    const device = await page.textContent("#search-device");
+    log(`search: ${device} · ${await page.textContent("#search-index")}`);
+    assert.match(device, /^WebGPU · /);
+    assert.equal(await page.inputValue("#search-query"), "How do I bake bread?");
+    assertBreadFirst(await page.$$eval("#search-results .hit", hitRows));
+  });
+
+  test("Classify on WebGPU ranks sports first, with the search page's model (no second download)", { timeout: 5 * MINUTE }, async () => {
+    const { page } = ctx;
+    let rows;
+    const requests = await requestsDuring(ctx.browser, async () => {
+      await openTab(page, "classify");
+      rows = await classify(page, ...FOOTBALL);
+    });
+    assert.deepEqual(requests, [], "opening Classify after Search made requests");
+    assert.match(await page.textContent("#classify-device"), /^WebGPU · /);
+    assertSportsFirst(rows);
+  });
+
+  test("Chat on WebGPU: greedy, 4 tokens, gives PyTorch's first 4 tokens", { timeout: 10 * MINUTE }, async () => {
+    const { page } = ctx;
+    await openTab(page, "chat");
+    await expectStatus(page, "chat", ["ready"]);
+    const r = await chat(page, QUESTION, { temperature: 0, maxTokens: 4 });
+    log(`chat: ${r.model} · ${r.speed} · ${JSON.stringify(r.answer)}`);
+    const expected = decode(CHAT.greedy_ids.slice(0, 4));
+    assert.ok(expected.length > 0 && CHAT.greedy_text.startsWith(expected), `decoding the golden ids gives its text: ${JSON.stringify(expected)}`);
+    assert.match(r.model, /WebGPU/);
+    assert.deepEqual(r.turns, [["msg user", QUESTION], ["msg assistant", expected]]);
+    assert.match(r.speed, /^4 tokens · .* · length$/);
+  });
+
+  test("switching the header to CPU reloads the opened pages' models there; Chat gives PyTorch's 32-token answer", { timeout: 8 * MINUTE }, async () => {
+    const { page } = ctx;
+    await page.selectOption("#device", "cpu");
+    for (const card of ["search", "classify", "chat"]) await expectStatus(page, card, ["ready"]);
+    const r = await page.evaluate(() => ({
+      url: location.href,
+      info: document.querySelector("#device-info").textContent,
+      search: document.querySelector("#search-device").textContent,
+      classify: document.querySelector("#classify-device").textContent,
+      chat: document.querySelector("#chat-model").textContent,
+      log: document.querySelectorAll("#chat-log .msg").length,
+    }));
+    log(`after the switch: ${JSON.stringify(r)}`);
+    assert.match(new URL(r.url).search, /device=cpu/, "the URL keeps the choice");
+    assert.match(r.info, /^CPU path \(WebAssembly SIMD\)/);
+    for (const k of ["search", "classify", "chat"]) assert.match(r[k], /CPU path \(WebAssembly SIMD\)/, `${k} did not move to the CPU path`);
+    assert.equal(r.log, 0, "a new model starts a new conversation");
+
+    const answer = await chat(page, QUESTION, { temperature: 0, maxTokens: 32 });
+    log(`chat: ${answer.speed}`);
+    assert.deepEqual(answer.turns, [["msg user", QUESTION], ["msg assistant", CHAT.greedy_text]]);
+    assert.equal(decode(CHAT.greedy_ids), CHAT.greedy_text, "the test's decoder reads the golden ids as PyTorch did");
+    await screenshot(page, "chat");
+    await openTab(page, "classify");
+    await screenshot(page, "classify");
+    await openTab(page, "search");
+    assertBreadFirst(await search(page, "How do I bake bread?"));
+    await screenshot(page, "search");
+  });
+});
+
+describe("demo without WebGPU", { timeout: 15 * MINUTE }, () => {
+  const ctx = useDemo({ webgpu: false });
+
+  test("only the visible page's model loads: Chat downloads SmolLM2 alone and gives PyTorch's greedy answer", { timeout: 5 * MINUTE }, async () => {
+    const { page, server } = ctx;
+    const requests = await requestsDuring(ctx.browser, async () => {
+      await page.goto(`${server.url}#chat`);
+      await expectStatus(page, "chat", ["ready"]);
+    });
+    const header = await page.evaluate(() => ({
+      device: document.querySelector("#device").value,
+      webgpuOption: !document.querySelector('#device option[value="webgpu"]').disabled,
+      info: document.querySelector("#device-info").textContent,
+    }));
+    log(`header: ${header.device} · ${header.info}`);
+    assert.equal(header.device, "cpu");
+    assert.equal(header.webgpuOption, false, "WebGPU cannot be chosen without an adapter");
+    assert.match(header.info, /^CPU path \(WebAssembly SIMD\)WebGPU unavailable/);
+    // The Worker's download is seen here, so the privacy test below is not blind to Workers.
+    assert.ok(requests.includes("GET /models/smollm2/model.safetensors"), `SmolLM2's weights were not requested: ${requests.join(", ")}`);
+    assert.deepEqual(requests.filter((r) => r.includes("/models/minilm/")), [], "the Chat page downloaded MiniLM");
+
+    const r = await chat(page, QUESTION, { temperature: 0, maxTokens: 32 });
+    log(`chat: ${r.model} · ${r.speed}`);
+    assert.match(r.model, /CPU path/);
+    assert.deepEqual(r.turns, [["msg user", QUESTION], ["msg assistant", CHAT.greedy_text]]);
+    assert.match(r.speed, /^32 tokens · .* · length$/);
+  });
+
+  test("Chat: Stop mid-answer says stopped, and the page stays responsive", { timeout: 3 * MINUTE }, async () => {
+    const { page } = ctx;
+    await page.fill("#chat-temperature", "0.7");
+    await page.fill("#chat-max", "400");
+    await page.fill("#chat-input", "Tell me a long story about a dragon.");
+    await page.click("#chat-send");
+    await page.waitForFunction(() => {
+      const answers = document.querySelectorAll("#chat-log .msg.assistant");
+      return answers.length === 2 && answers[1].textContent.length > 0 && document.querySelector("#chat-status").textContent === "generating";
+    }, null, { polling: 50 });
+    await page.click("#chat-stop");
+    const status = await settle(page, "chat", ["stopped", "done"]);
+    const speed = await page.textContent("#chat-speed");
+    log(`chat stop: ${status} · ${speed}`);
+    assert.equal(status, "stopped", speed);
+    assert.match(speed, /cancelled$/);
+  });
+
+  test("Embed & search on the CPU path ranks the bread sentence first", { timeout: 3 * MINUTE }, async () => {
+    const { page } = ctx;
+    await openTab(page, "search");
+    await expectStatus(page, "search", ["ready"]);
+    assert.match(await page.textContent("#search-device"), /^CPU path \(WebAssembly SIMD\) · /);
+    assertBreadFirst(await search(page, "How do I bake bread?"));
+  });
+
+  test("Classify on the CPU path ranks sports first", { timeout: 3 * MINUTE }, async () => {
+    const { page } = ctx;
+    await openTab(page, "classify");
+    assertSportsFirst(await classify(page, ...FOOTBALL));
+  });
+
+  test("Kernels without WebGPU: the GEMM runs on the CPU path alone", { timeout: 3 * MINUTE }, async () => {
+    const { page } = ctx;
+    await openTab(page, "kernels");
+    await expectStatus(page, "kernels", ["cpu only"]);
+    const r = await page.evaluate(() => ({
+      adapter: document.querySelector("#adapter").textContent,
+      webgpu: document.querySelector("#result-webgpu .r-describe").textContent,
+      cpu: document.querySelector("#result-cpu .r-values").textContent,
+    }));
+    assert.match(r.adapter, /WebGPU unavailable/);
+    assert.match(r.webgpu, /WebGPU unavailable/);
+    const values = r.cpu.trim().split(/\s+/).map(Number);
+    assert.ok(values.length === 4 && values.every(Number.isFinite), `C[0, 0..] on the CPU: ${r.cpu}`);
+  });
+
+  test("once loaded, searching, classifying and chatting make no network request", { timeout: 3 * MINUTE }, async () => {
+    const { page } = ctx;
+    const requests = await requestsDuring(ctx.browser, async () => {
+      await openTab(page, "search");
+      await search(page, "a private query about my health");
+      await openTab(page, "classify");
+      await classify(page, "My bank charged me twice for the same card payment.", "finance, sports, cooking");
+      await openTab(page, "chat");
+      await chat(page, "Say hello.", { temperature: 0, maxTokens: 8 });
+    });
+    assert.deepEqual(requests, [], `requests after loading: ${requests.join(", ")}`);
+  });
+
+  test("a broken and then a corrupt weights file show a readable error on Search; Chat keeps working; Search recovers", { timeout: 5 * MINUTE }, async () => {
+    const { page, server } = ctx;
+    const weights = readFileSync(join(ROOT, ".cache", "models", "minilm", "model.safetensors"));
+    // The cached copy would be served without a request: start from an empty cache.
+    await page.evaluate(async () => (await import("/pkg/index.js")).clearCache());
+    let served = 0;
+    await page.route("**/models/minilm/model.safetensors", (route) => {
+      served++;
+      if (served === 1) return route.fulfill({ status: 404, contentType: "text/plain", body: "not found" });
+      if (served === 2) return route.fulfill({ status: 200, contentType: "application/octet-stream", body: weights.subarray(0, 1_000_000) });
+      return route.continue();
+    });
+    try {
+      await page.goto("about:blank");
+      await page.goto(`${server.url}#search`);
+      const failures = [];
+      for (const [step, pattern] of [["404", /\/models\/minilm\/model\.safetensors: HTTP 404/], ["truncated", /model\.safetensors: tensor .*: expected .*, found 1000000 bytes: the file is truncated/]]) {
+        if (step === "truncated") await page.click("#search-retry");
+        const status = await settle(page, "search", ["ready"]);
+        const panel = await page.evaluate(() => ({
+          visible: !document.querySelector("#search-error").hidden,
+          title: document.querySelector("#search-error-title").textContent,
+          text: document.querySelector("#search-error-text").textContent,
+          searchEnabled: !document.querySelector("#search-run").disabled,
+        }));
+        log(`${step}: ${status}`);
+        assert.match(status, /^error: /, `the ${step} weights did not fail the load`);
+        assert.match(status, pattern);
+        assert.ok(panel.visible, "the error panel is hidden");
+        assert.equal(panel.title, "Could not load all-MiniLM-L6-v2 on the CPU path");
+        assert.match(panel.text, pattern);
+        assert.doesNotMatch(panel.text, /unreachable|RuntimeError|undefined/, "a panic or a JS slip reached the page");
+        assert.equal(panel.searchEnabled, false, "Search is enabled without a model");
+        failures.push(step);
+      }
+      assert.deepEqual(failures, ["404", "truncated"]);
+
+      // The other pages do not depend on MiniLM.
+      await openTab(page, "chat");
+      await expectStatus(page, "chat", ["ready"]);
+      const r = await chat(page, QUESTION, { temperature: 0, maxTokens: 8 });
+      assert.equal(r.answer, decode(CHAT.greedy_ids.slice(0, 8)));
+      assert.equal(await page.evaluate(() => document.querySelector("#error").hidden), true, "the app's error panel is showing");
+    } finally {
+      await page.unroute("**/models/minilm/model.safetensors");
+    }
+    // With the real file back, Try again loads it (the corrupt copy was not kept in the cache).
+    await openTab(page, "search");
+    await page.click("#search-retry");
+    await expectStatus(page, "search", ["ready"]);
+    assertBreadFirst(await page.$$eval("#search-results .hit", hitRows));
+  });
+});
