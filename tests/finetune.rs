@@ -217,3 +217,82 @@ fn decoder_lora_steps_match_peft_on_the_cpu() {
 fn decoder_lora_steps_match_peft_on_wgpu() {
     check_decoder_steps(&gpu(), "wgpu");
 }
+
+fn read_peft(folder: &str) -> (Vec<u8>, Vec<u8>, webfm::train::adapter::AdapterFile) {
+    let dir = root().join("tests/golden/peft").join(folder);
+    let (c, w) = (std::fs::read(dir.join("adapter_config.json")).unwrap(), std::fs::read(dir.join("adapter_model.safetensors")).unwrap());
+    let f = webfm::train::adapter::AdapterFile::parse(&c, &w).unwrap();
+    (c, w, f)
+}
+
+/// PEFT's saved adapters load here and give PEFT's logits (the encoder
+/// through the adapted forward, the decoder through generation's forward
+/// with the adapter added to its layers); adapters trained here are written
+/// with PEFT's names, shapes, dtype and config fields, and PEFT's values.
+#[test]
+fn adapters_round_trip_with_peft_files() {
+    use webfm::models::decoder::Decoder;
+    use webfm::train::adapter::AdapterFile;
+    let g = golden();
+    let dev = Device::Cpu;
+    // Encoder: PEFT -> here.
+    let e = &g["encoder"];
+    let model = load(&root().join("tests/models/tiny-bert-cls"), &dev);
+    let (_, _, final_file) = read_peft("tiny-bert-head-lora");
+    let adapter = ClassifierAdapter::from_file(&model, &final_file).unwrap();
+    assert_eq!(adapter.labels, vec!["negative", "neutral", "positive"], "labels from the model's id2label");
+    let examples = batch(&model, e);
+    let logits: Vec<f32> = examples.iter().flat_map(|x| read(&adapter.logits(&model, &x.encoded).unwrap())).collect();
+    assert_close(&logits, &floats(&e["logits_after"]["values"]), 1e-5, "PEFT's trained encoder adapter, loaded here");
+    // Here -> PEFT's layout: train two steps from PEFT's initial file, write, compare with PEFT's final file.
+    let (_, _, init_file) = read_peft("tiny-bert-head-lora-init");
+    let init = ClassifierAdapter::from_file(&model, &init_file).unwrap();
+    let opt = AdamW { lr: 0.01, ..AdamW::default() };
+    let mut trainer = ClassifierTrainer::new(&model, init, opt, Some(e["max_grad_norm"].as_f64().unwrap() as f32));
+    for _ in 0..2 {
+        pollster::block_on(trainer.step(&examples, 0.01)).unwrap();
+    }
+    let ours = pollster::block_on(trainer.adapter.to_file("tests/models/tiny-bert-cls")).unwrap();
+    let (config, weights) = ours.to_bytes().unwrap();
+    let back = AdapterFile::parse(&config, &weights).unwrap();
+    assert_eq!(back.tensors.keys().collect::<Vec<_>>(), final_file.tensors.keys().collect::<Vec<_>>(), "tensor names");
+    for (name, (shape, values)) in &final_file.tensors {
+        let (s, v) = &back.tensors[name];
+        assert_eq!(s, shape, "{name}: shape");
+        assert_close(v, values, 2.5e-6, &format!("{name}: written here vs PEFT's file"));
+    }
+    for key in ["peft_type", "r", "lora_alpha", "target_modules", "modules_to_save", "bias", "lora_dropout", "fan_in_fan_out"] {
+        let (a, b) = (&back.config[key], &final_file.config[key]);
+        assert!(a == b || a.as_f64().is_some() && a.as_f64() == b.as_f64(), "adapter_config.json {key}: {a} here vs {b} in PEFT's");
+    }
+    let reread = ClassifierAdapter::from_file(&model, &back).unwrap();
+    assert_eq!(reread.labels, vec!["negative", "neutral", "positive"]);
+
+    // Decoder: PEFT's adapter added to the layers gives PEFT's logits through the generation path.
+    let d = &g["decoder"];
+    let (files, params) = load_dir(&root().join("tests/models/tiny-llama3"), &dev).unwrap();
+    let dec = Decoder::new(&files, &params).unwrap();
+    let (_, _, dfile) = read_peft("tiny-llama3-lora");
+    let set = dec.read_adapter(&dfile).unwrap();
+    dec.set_adapter(Some(&set)).unwrap();
+    let b = &d["batch"];
+    let mut last = Vec::new();
+    for (i, n) in b["lengths"].as_array().unwrap().iter().enumerate() {
+        let n = n.as_u64().unwrap() as usize;
+        let ids: Vec<u32> = b["input_ids"][i].as_array().unwrap()[..n].iter().map(|x| x.as_u64().unwrap() as u32).collect();
+        let mut cache = dec.new_cache(n).unwrap();
+        last.extend(read(&dec.forward(&ids, &mut cache, false).unwrap()));
+    }
+    assert_close(&last, &floats(&d["logits_last_after"]["values"]), 1e-4, "PEFT's decoder adapter in the generation path");
+    dec.set_adapter(None).unwrap();
+    let written = pollster::block_on(set.to_file("tests/models/tiny-llama3")).unwrap();
+    let (c, w) = written.to_bytes().unwrap();
+    let back = AdapterFile::parse(&c, &w).unwrap();
+    assert_eq!(back.tensors, dfile.tensors, "a decoder adapter read and written again");
+
+    // An adapter for another base names what does not fit.
+    let err = ClassifierAdapter::from_file(&model, &dfile).err().expect("a decoder adapter on an encoder");
+    assert!(err.to_string().contains("classifier"), "{err}");
+    let err = dec.read_adapter(&final_file).err().expect("an encoder adapter on a decoder");
+    assert!(err.to_string().contains("bert.encoder.layer.0"), "{err}");
+}

@@ -471,7 +471,7 @@ fn length_batches(texts: &[Encoded]) -> Vec<Vec<usize>> {
 /// Softmax temperature over cosine similarities in [`Bert::zero_shot`].
 pub const ZERO_SHOT_TEMPERATURE: f32 = 0.05;
 
-fn ranked(mut v: Vec<LabelScore>, top_k: Option<usize>) -> Vec<LabelScore> {
+pub(crate) fn ranked(mut v: Vec<LabelScore>, top_k: Option<usize>) -> Vec<LabelScore> {
     v.sort_by(|a, b| b.score.total_cmp(&a.score));
     v.truncate(top_k.unwrap_or(usize::MAX));
     v

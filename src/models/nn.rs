@@ -52,6 +52,8 @@ pub struct Linear {
     bias: Option<Tensor>,
     pub out_features: usize,
     pub in_features: usize,
+    /// A loaded LoRA adapter, `(A [r, in], B [out, r], scale)`, added to every forward.
+    delta: std::cell::RefCell<Option<(Tensor, Tensor, f32)>>,
 }
 
 enum Weight {
@@ -112,7 +114,7 @@ impl Linear {
             }
         };
         let bias = if bias { Some(p.float(&format!("{prefix}.bias"), &[out], why)?) } else { None };
-        Ok(Linear { parts, bias, out_features: out, in_features: inp })
+        Ok(Linear { parts, bias, out_features: out, in_features: inp, delta: Default::default() })
     }
 
     /// GPT-2's `Conv1D`: `{prefix}.weight` stored `[in, out]` (the
@@ -129,11 +131,38 @@ impl Linear {
             return Err(Error::InvalidArgument(format!("{prefix}.weight: a Conv1D weight larger than one GPU buffer is not supported")));
         }
         let bias = Some(p.float(&format!("{prefix}.bias"), &[out], why)?);
-        Ok(Linear { parts, bias, out_features: out, in_features: inp })
+        Ok(Linear { parts, bias, out_features: out, in_features: inp, delta: Default::default() })
     }
 
-    /// `x [.., in] -> [.., out]`.
+    /// `x [.., in] -> [.., out]`, with the loaded adapter's `s · (x · Aᵀ) · Bᵀ` if any.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.forward_base(x)?;
+        match &*self.delta.borrow() {
+            Some((a, b, s)) => y.add(&x.matmul(&a.transpose()?)?.matmul(&b.transpose()?)?.scale(*s)?),
+            None => Ok(y),
+        }
+    }
+
+    /// Loads (or with `None`, removes) a LoRA adapter `A [r, in]`, `B [out, r]` at `scale`.
+    pub fn set_delta(&self, delta: Option<(Tensor, Tensor, f32)>) -> Result<()> {
+        if let Some((a, b, _)) = &delta {
+            let r = a.shape()[0];
+            if a.shape() != [r, self.in_features] || b.shape() != [self.out_features, r] {
+                return Err(Error::InvalidArgument(format!(
+                    "adapter: lora_A {:?} and lora_B {:?} do not fit a layer of {} inputs and {} outputs (an adapter for another model?)",
+                    a.shape(),
+                    b.shape(),
+                    self.in_features,
+                    self.out_features
+                )));
+            }
+        }
+        *self.delta.borrow_mut() = delta;
+        Ok(())
+    }
+
+    /// `x [.., in] -> [.., out]` through the frozen weights alone (training adds its own adapter).
+    pub fn forward_base(&self, x: &Tensor) -> Result<Tensor> {
         let mut ys = Vec::with_capacity(self.parts.len());
         for part in &self.parts {
             ys.push(match part {
@@ -152,8 +181,7 @@ impl Linear {
 impl Linear {
     /// The gradient of the input, `dy [.., out] -> dy · W [.., in]`, for
     /// backpropagating through this frozen layer. Quantized blocks are
-    /// dequantized on the fly (as `I · Wᵀ` through the quantized matmul,
-    /// exact: one product with 1.0 per element).
+    /// dequantized into a temporary f32 block for the product.
     pub fn input_grad(&self, dy: &Tensor) -> Result<Tensor> {
         let lead = &dy.shape()[..dy.shape().len().saturating_sub(1)];
         let rows: usize = lead.iter().product();
@@ -161,15 +189,13 @@ impl Linear {
         let mut dx: Option<Tensor> = None;
         let mut start = 0;
         for part in &self.parts {
-            let (wt, n) = match part {
-                Weight::Float(wt) => (wt.clone(), wt.shape()[1]),
-                Weight::Quant(q) => {
-                    let eye = identity(&dy.device(), self.in_features)?;
-                    (eye.matmul_qt(q)?, q.rows)
-                }
+            // W [rows, in] of this block: the float weight is stored as a Wᵀ view.
+            let (w, n) = match part {
+                Weight::Float(wt) => (wt.transpose()?, wt.shape()[1]),
+                Weight::Quant(q) => (q.dequantize()?, q.rows),
             };
             let d = if self.parts.len() == 1 { dy2.clone() } else { dy2.narrow_last(start, n)? };
-            let g = d.matmul(&wt.transpose()?)?;
+            let g = d.matmul(&w)?;
             dx = Some(match dx {
                 Some(acc) => acc.add(&g)?,
                 None => g,
@@ -180,14 +206,6 @@ impl Linear {
         shape.push(self.in_features);
         dx.expect("a linear layer has at least one block").reshape(&shape)
     }
-}
-
-fn identity(device: &Device, n: usize) -> Result<Tensor> {
-    let mut eye = vec![0f32; n * n];
-    for i in 0..n {
-        eye[i * n + i] = 1.0;
-    }
-    Tensor::from_f32(device, &eye, &[n, n])
 }
 
 /// An embedding table `[rows, cols]`: float or quantized, possibly in row blocks.

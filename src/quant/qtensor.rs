@@ -66,6 +66,21 @@ pub(crate) const DEQUANT_ROWS: usize = 2;
 /// 16.2 s this way).
 pub(crate) const GPU_DEQUANT_ROWS: usize = 16;
 
+impl QTensor {
+    /// The weights expanded to an f32 `[rows, cols]` tensor on their device.
+    pub fn dequantize(&self) -> Result<Tensor> {
+        let shape = vec![self.rows, self.cols];
+        match &self.storage {
+            QStorage::Cpu(m) => Tensor::from_f32(&crate::tensor::Device::Cpu, &crate::quant::dequantize(m), &shape),
+            QStorage::Gpu { packed, scales, biases } => {
+                let gpu = packed.gpu();
+                let v = crate::gpu::nn::dequantize(&gpu, packed, scales, biases, self.bits, self.group, self.rows, self.cols)?;
+                Ok(crate::gpu::ops::wrap(v, shape))
+            }
+        }
+    }
+}
+
 impl Tensor {
     /// `x [.., R, K] · Wᵀ -> [.., R, N]` for a quantized `W [N, K]` (a linear layer).
     pub fn matmul_qt(&self, w: &QTensor) -> Result<Tensor> {

@@ -210,6 +210,28 @@ impl Bert {
     }
 }
 
+impl ClassifierAdapter {
+    /// Logits `[1, labels]` of one example on `model` with this adapter.
+    pub fn logits(&self, model: &Bert, e: &Encoded) -> Result<Tensor> {
+        let hidden = model.forward_adapted(e, self, false)?.hidden;
+        let features = model.pool_vector(self.pooling, e.ids.len())?.matmul(&hidden)?;
+        features.matmul(&self.head_w.transpose()?)?.add(&self.head_b)
+    }
+
+    /// Labels with softmax scores, best first, at most `top_k` per text.
+    pub async fn classify(&self, model: &Bert, texts: &[&str], top_k: Option<usize>, opt: crate::models::bert::EncodeOptions) -> Result<Vec<Vec<crate::models::bert::LabelScore>>> {
+        let mut out = Vec::with_capacity(texts.len());
+        for t in texts {
+            let e = model.encode(t, opt)?;
+            let l = self.logits(model, &e)?.to_vec_f32().await?;
+            let scores = crate::models::bert::softmax(&l);
+            let labels = scores.into_iter().enumerate().map(|(j, s)| crate::models::bert::LabelScore { label: self.labels[j].clone(), score: s }).collect();
+            out.push(crate::models::bert::ranked(labels, top_k));
+        }
+        Ok(out)
+    }
+}
+
 impl crate::models::bert::Layer {
     /// q, k, v, o, up, down, in the order of `paths`.
     pub(crate) fn linears(&self) -> [&crate::models::nn::Linear; 6] {
@@ -244,15 +266,13 @@ impl<'m> ClassifierTrainer<'m> {
         Ok(f)
     }
 
-    /// Logits `[1, labels]` of one example with the adapter as it is now.
+    /// Logits `[1, labels]` of one example with the adapter as it is now
+    /// (the frozen features cached when there is no LoRA).
     pub fn logits(&mut self, e: &Encoded) -> Result<Tensor> {
-        let features = if !self.adapter.has_lora() {
-            self.frozen_features(e)?
-        } else {
-            let hidden = self.model.forward_adapted(e, &self.adapter, false)?.hidden;
-            self.model.pool_vector(self.adapter.pooling, e.ids.len())?.matmul(&hidden)?
-        };
-        features.matmul(&self.adapter.head_w.transpose()?)?.add(&self.adapter.head_b)
+        if self.adapter.has_lora() {
+            return self.adapter.logits(self.model, e);
+        }
+        self.frozen_features(e)?.matmul(&self.adapter.head_w.transpose()?)?.add(&self.adapter.head_b)
     }
 
     /// The batch's mean loss and the gradients of every trainable tensor.

@@ -59,7 +59,7 @@ pub struct Saved {
 
 /// `x [T, in] -> [T, out]` through the frozen layer and its adapter, if any.
 pub fn forward(lin: &Linear, lora: Option<&LoraWeights>, scale: f32, x: &Tensor) -> Result<(Tensor, Saved)> {
-    let y = lin.forward(x)?;
+    let y = lin.forward_base(x)?;
     match lora {
         None => Ok((y, Saved { x: x.clone(), u: None })),
         Some(l) => {
@@ -68,11 +68,6 @@ pub fn forward(lin: &Linear, lora: Option<&LoraWeights>, scale: f32, x: &Tensor)
             Ok((y, Saved { x: x.clone(), u: Some(u) }))
         }
     }
-}
-
-/// The adapter's output alone, for inference: `s · (x · Aᵀ) · Bᵀ` added to `y`.
-pub fn add_delta(y: &Tensor, lora: &LoraWeights, scale: f32, x: &Tensor) -> Result<Tensor> {
-    y.add(&x.matmul(&lora.a.transpose()?)?.matmul(&lora.b.transpose()?)?.scale(scale)?)
 }
 
 /// Gradients of one layer: `dx` (when `need_dx`) and `(dA, dB)` (when it has an adapter).

@@ -1,6 +1,7 @@
 //! Fine-tuning on a frozen (possibly quantized) base: backward ops, AdamW,
 //! LoRA adapters and classification heads.
 
+pub mod adapter;
 pub mod decoder;
 pub mod encoder;
 pub mod lora;
