@@ -120,6 +120,10 @@ impl<'m> LoraTrainer<'m> {
         Ok(LoraTrainer { model, net, lora, optimizer: Optimizer::new(opt, max_grad_norm), last_grads: Grads::new() })
     }
 
+    pub fn model(&self) -> &'m Decoder {
+        self.model
+    }
+
     /// Logits `[T, V]` at every position of `ids` with the adapters.
     pub fn logits(&self, ids: &[u32]) -> Result<Tensor> {
         let (x, _) = self.forward(ids, false)?;

@@ -7,3 +7,4 @@ pub mod encoder;
 pub mod lora;
 pub mod ops;
 pub mod optim;
+pub mod run;
