@@ -166,3 +166,74 @@ fn generate_rejects_bad_requests_with_a_message() {
         assert!(!out.status.success() && err.contains(want), "{args:?}: {err}");
     }
 }
+
+/// A scratch folder under target/ for one test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn finetune_writes_an_adapter_that_classify_and_generate_take() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = scratch("cli-finetune");
+    let p = |n: &str| dir.join(n).display().to_string();
+    // A classifier: head + LoRA on the tiny BERT, 2 labels, with an eval set.
+    let rows = ["{\"text\": \"great fun\", \"label\": \"good\"}", "{\"text\": \"awful mess\", \"label\": \"bad\"}", "{\"text\": \"lovely day\", \"label\": \"good\"}", "{\"text\": \"terrible food\", \"label\": \"bad\"}"];
+    std::fs::write(p("train.jsonl"), rows.join("\n")).unwrap();
+    std::fs::write(p("eval.jsonl"), rows[..2].join("\n")).unwrap();
+    let model = format!("{root}/tests/models/tiny-bert-cls");
+    let out = webfm(&["finetune", &model, "--train", &p("train.jsonl"), "--eval", &p("eval.jsonl"), "--method", "head+lora", "--epochs", "3", "--batch-size", "2", "--rank", "2", "--device", "cpu", "--out", &p("cls")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let steps: Vec<serde_json::Value> = err.lines().map(|l| serde_json::from_str(l).expect("a JSON line per step")).collect();
+    assert_eq!(steps.len(), 6, "3 epochs of 2 batches");
+    assert_eq!((steps[5]["step"].as_u64(), steps[5]["steps"].as_u64(), steps[5]["epoch"].as_u64()), (Some(6), Some(6), Some(3)));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["train_loss"].as_array().unwrap().len(), 6);
+    assert!(r["eval_accuracy"].as_f64().unwrap() >= 0.0 && r["eval_loss"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["labels"], serde_json::json!(["good", "bad"]));
+    assert!(dir.join("cls/adapter_config.json").exists() && dir.join("cls/adapter_model.safetensors").exists());
+    let (ok, lines, err) = webfm_stdin(&["classify", &model, "--device", "cpu", "--adapter", &p("cls")], "great fun\n");
+    assert!(ok, "{err}");
+    let labels: Vec<&str> = lines[0]["labels"].as_array().unwrap().iter().map(|l| l["label"].as_str().unwrap()).collect();
+    assert_eq!(labels.len(), 2);
+    assert!(labels.contains(&"good") && labels.contains(&"bad"), "{labels:?}");
+
+    // A decoder: LoRA on the tiny Llama from prompt/completion and text lines.
+    std::fs::write(p("text.jsonl"), "{\"prompt\": \"Q: two plus two? A:\", \"completion\": \" four\"}\n{\"text\": \"the cat sat on the mat\"}\n").unwrap();
+    let llama = format!("{root}/tests/models/tiny-llama3");
+    let out = webfm(&["finetune", &llama, "--train", &p("text.jsonl"), "--eval", &p("text.jsonl"), "--method", "lora", "--epochs", "2", "--lr", "0.01", "--device", "cpu", "--out", &p("lora")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let loss: Vec<f64> = r["train_loss"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert!(r["eval_loss"].as_f64().unwrap() < loss[0], "training lowered the loss on its own data: {r}");
+    let base = webfm(&["generate", &llama, "--prompt", "Q: two plus two? A:", "--max-new-tokens", "3", "--device", "cpu", "--logits", "4"]);
+    let tuned = webfm(&["generate", &llama, "--prompt", "Q: two plus two? A:", "--max-new-tokens", "3", "--device", "cpu", "--logits", "4", "--adapter", &p("lora")]);
+    assert!(tuned.status.success(), "{}", String::from_utf8_lossy(&tuned.stderr));
+    let (b, t): (serde_json::Value, serde_json::Value) = (serde_json::from_slice(&base.stdout).unwrap(), serde_json::from_slice(&tuned.stdout).unwrap());
+    assert_ne!(b["logits"], t["logits"], "the adapter changed nothing");
+
+    // Bad input: mixed kinds, a label not seen in training, an empty file, an adapter for another model.
+    std::fs::write(p("mixed.jsonl"), format!("{}\n{{\"text\": \"no label\"}}\n", rows[0])).unwrap();
+    std::fs::write(p("unseen.jsonl"), "{\"text\": \"meh\", \"label\": \"neutral\"}\n").unwrap();
+    std::fs::write(p("empty.jsonl"), "\n").unwrap();
+    for (args, want) in [
+        (vec!["--train", &p("mixed.jsonl"), "--method", "head"], "mixed example kinds"),
+        (vec!["--train", &p("train.jsonl"), "--eval", &p("unseen.jsonl"), "--method", "head"], "\"neutral\" was not in the training set"),
+        (vec!["--train", &p("empty.jsonl"), "--method", "head"], "no examples"),
+        (vec!["--train", &p("train.jsonl"), "--method", "lora"], "\"head\" or \"head+lora\""),
+    ] {
+        let mut a = vec!["finetune", model.as_str(), "--device", "cpu", "--out"];
+        let o = p("bad");
+        a.push(&o);
+        a.extend(args);
+        let out = webfm(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(want), "{a:?}: {err}");
+    }
+    let (ok, _, err) = webfm_stdin(&["classify", &model, "--device", "cpu", "--adapter", &p("lora")], "x\n");
+    assert!(!ok && err.contains("not a classifier adapter"), "{err}");
+}

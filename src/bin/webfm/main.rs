@@ -12,6 +12,8 @@ use webfm::weights::shards::{ShardIndex, INDEX_FILE};
 use webfm::weights::{convert_hf, inspect};
 use webfm::{Device, DeviceRequest, GemmKernel};
 
+mod finetune;
+
 const USAGE: &str = "webfm: foundation models in the web page, from the command line
 
 usage:
@@ -29,12 +31,15 @@ usage:
 
   webfm embed <model-folder> [--device D] [--bits 4|8] [--pooling mean|cls] [--no-normalize]
                                      texts from stdin, one per line -> {\"text\", \"ids\", \"embedding\"} per line
-  webfm classify <model-folder> [--device D] [--bits 4|8] [--top-k N] [--labels a,b,c] [--template T]
+  webfm classify <model-folder> [--device D] [--bits 4|8] [--top-k N] [--labels a,b,c] [--template T] [--adapter DIR]
                                      texts from stdin -> {\"text\", \"labels\": [{\"label\", \"score\"}]} per line
 
   webfm generate <model-folder> --prompt TEXT [--chat] [--max-new-tokens N] [--greedy | --temperature T
                  --top-k K --top-p P --seed S] [--repetition-penalty R] [--stop S] [--device D] [--logits K]
-                                     text generation -> one JSON object; the text streams to stderr
+                 [--adapter DIR]       text generation -> one JSON object; the text streams to stderr
+  webfm finetune <model-folder> --train FILE.jsonl [--eval FILE.jsonl] --method head|lora|head+lora
+                 --out DIR [--epochs N --lr X --batch-size B --seed S --rank R ...]
+                                     trains an adapter (PEFT files); a JSON line per step, a summary at the end
 
   D is auto (default), gpu or cpu. Every subcommand takes --help.";
 
@@ -50,7 +55,7 @@ fn main() -> ExitCode {
 }
 
 /// `--name value` options and positional arguments.
-struct Args {
+pub(crate) struct Args {
     positional: Vec<String>,
     options: Vec<(String, Option<String>)>,
 }
@@ -238,6 +243,14 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             generate_command(&a)?;
             Ok(ExitCode::SUCCESS)
         }
+        "finetune" => {
+            if a.has("--help") {
+                println!("{}", finetune::HELP);
+                return Ok(ExitCode::SUCCESS);
+            }
+            finetune::command(&a)?;
+            Ok(ExitCode::SUCCESS)
+        }
         other => Err(format!("unknown command {other:?}; try webfm --help")),
     }
 }
@@ -259,11 +272,12 @@ const CLASSIFY_HELP: &str = "usage: webfm classify <model-folder> [--device auto
   With a classification head (BertForSequenceClassification,
   DistilBertForSequenceClassification) the scores are its softmax; with
   --labels, zero-shot: the text against each label put into the template,
-  by embedding similarity.";
+  by embedding similarity; with --adapter DIR, the head (and LoRA) that
+  webfm finetune (or PEFT) wrote there.";
 
 /// A model folder's files and weights on `--device`, quantized on load to
 /// `--bits` (group `--group`, default 64) when given.
-fn load_folder(a: &Args, dir: &Path) -> Result<(webfm::models::files::ModelFiles, webfm::models::params::Params), String> {
+pub(crate) fn load_folder(a: &Args, dir: &Path) -> Result<(webfm::models::files::ModelFiles, webfm::models::params::Params), String> {
     let mut params = webfm::models::params::Params::new(&a.device()?);
     if let Some(bits) = a.number::<u32>("--bits")? {
         let q = webfm::models::nn::Quantization { bits, group: a.number("--group")?.unwrap_or(64) };
@@ -279,7 +293,7 @@ fn load_folder(a: &Args, dir: &Path) -> Result<(webfm::models::files::ModelFiles
 fn encoder_command(cmd: &str, a: &Args) -> Result<(), String> {
     use std::io::{BufRead, Write};
     use webfm::models::bert::{Bert, EncodeOptions, Pooling};
-    a.check(&["--device", "--bits", "--group", "--pooling", "--no-normalize", "--max-tokens", "--no-truncate", "--batch", "--top-k", "--labels", "--template"])?;
+    a.check(&["--device", "--bits", "--group", "--pooling", "--no-normalize", "--max-tokens", "--no-truncate", "--batch", "--top-k", "--labels", "--template", "--adapter"])?;
     let [dir] = &a.positional[..] else {
         return Err(format!("{cmd} needs one model folder"));
     };
@@ -292,6 +306,11 @@ fn encoder_command(cmd: &str, a: &Args) -> Result<(), String> {
     let batch = a.number::<usize>("--batch")?.unwrap_or(8).max(1);
     let labels: Option<Vec<String>> = a.get("--labels").map(|l| l.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect());
     let template = a.get("--template").unwrap_or("This text is about {}.");
+    let adapter = match a.get("--adapter") {
+        Some(d) if cmd == "classify" => Some(webfm::train::encoder::ClassifierAdapter::from_file(&model, &finetune::read_adapter(d)?).map_err(|e| e.to_string())?),
+        Some(_) => return Err("--adapter is for classify and generate".into()),
+        None => None,
+    };
     let lines: Vec<String> = std::io::stdin().lock().lines().collect::<Result<_, _>>().map_err(|e| format!("stdin: {e}"))?;
     let mut out = std::io::stdout().lock();
     for chunk in lines.chunks(batch) {
@@ -299,6 +318,9 @@ fn encoder_command(cmd: &str, a: &Args) -> Result<(), String> {
         let rows: Vec<serde_json::Value> = if cmd == "embed" {
             let es = pollster::block_on(model.embed(&texts, pooling, normalize, opt)).map_err(|e| e.to_string())?;
             texts.iter().zip(es).map(|(t, e)| serde_json::json!({"text": t, "ids": e.ids, "truncated": e.truncated, "embedding": e.embedding})).collect()
+        } else if let Some(ad) = &adapter {
+            let rs = pollster::block_on(ad.classify(&model, &texts, a.number("--top-k")?, opt)).map_err(|e| e.to_string())?;
+            texts.iter().zip(rs).map(|(t, r)| serde_json::json!({"text": t, "labels": r.into_iter().map(|l| serde_json::json!({"label": l.label, "score": l.score})).collect::<Vec<_>>()})).collect()
         } else if let Some(labels) = &labels {
             let ls: Vec<&str> = labels.iter().map(String::as_str).collect();
             let mut rows = Vec::new();
@@ -322,7 +344,7 @@ fn encoder_command(cmd: &str, a: &Args) -> Result<(), String> {
 const GENERATE_HELP: &str = "usage: webfm generate <model-folder> --prompt TEXT [--chat] [--max-new-tokens N]
                    [--greedy | --temperature T [--top-k K] [--top-p P] [--seed S]]
                    [--repetition-penalty R] [--stop S] [--ignore-eos] [--device auto|gpu|cpu]
-                   [--bits 4|8] [--group G] [--logits K]
+                   [--bits 4|8] [--group G] [--logits K] [--adapter DIR]
   generates text after the prompt and prints one JSON object:
   {\"prompt_ids\": [...], \"ids\": [...], \"text\": ..., \"finish\": \"eos\"|\"stop\"|\"length\",
    \"logits\": [first K logits at the last prompt position], \"ms_first_token\": ...,
@@ -330,7 +352,8 @@ const GENERATE_HELP: &str = "usage: webfm generate <model-folder> --prompt TEXT 
   while the text streams to stderr. --chat puts the prompt as a user message
   through the model's chat template. Greedy unless --temperature is above 0
   (default 0); --max-new-tokens defaults to 128. Models: Llama-family
-  (llama, mistral, qwen2, SmolLM2) and GPT-2 folders, e.g. from webfm convert.";
+  (llama, mistral, qwen2, SmolLM2) and GPT-2 folders, e.g. from webfm convert.
+  --adapter DIR adds a LoRA adapter (webfm finetune's or PEFT's) to a Llama-family model.";
 
 /// `webfm generate`.
 fn generate_command(a: &Args) -> Result<(), String> {
@@ -338,7 +361,7 @@ fn generate_command(a: &Args) -> Result<(), String> {
     use webfm::models::decoder::{ChatMessage, Decoder, GenerateOptions, Generation};
     a.check(&[
         "--device", "--bits", "--group", "--prompt", "--chat", "--max-new-tokens", "--greedy", "--temperature", "--top-k", "--top-p", "--seed",
-        "--repetition-penalty", "--stop", "--ignore-eos", "--logits",
+        "--repetition-penalty", "--stop", "--ignore-eos", "--logits", "--adapter",
     ])?;
     let [dir] = &a.positional[..] else {
         return Err("generate needs one model folder".into());
@@ -347,6 +370,10 @@ fn generate_command(a: &Args) -> Result<(), String> {
     let (files, params) = load_folder(a, Path::new(dir))?;
     let model = std::rc::Rc::new(Decoder::new(&files, &params).map_err(|e| e.to_string())?);
     drop(params);
+    if let Some(d) = a.get("--adapter") {
+        let set = model.read_adapter(&finetune::read_adapter(d)?).map_err(|e| e.to_string())?;
+        model.set_adapter(Some(&set)).map_err(|e| e.to_string())?;
+    }
     let text = if a.has("--chat") { model.apply_chat_template(&[ChatMessage { role: "user".into(), content: prompt.into() }]).map_err(|e| e.to_string())? } else { prompt.to_string() };
     let opt = GenerateOptions {
         max_new_tokens: a.number("--max-new-tokens")?.unwrap_or(128),
