@@ -171,9 +171,86 @@ export interface ModelInfo {
   labels: string[] | null;
   classifier: boolean;
   quantization: { bits: number; group: number } | null;
+  /** The loaded classifier adapter, if any. */
+  adapter: { labels: string[]; lora: boolean } | null;
   load: LoadStats;
   cache: CacheEntry[];
 }
+
+// ---- fine-tuning ---------------------------------------------------------------
+
+/** What each training step reports. */
+export interface StepInfo {
+  /** 1-based, of `steps`. */
+  step: number;
+  steps: number;
+  /** 1-based. */
+  epoch: number;
+  /** The batch's mean loss before the update. */
+  loss: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** The learning rate this step used (warm-up, then linear decay). */
+  lr: number;
+  examplesPerSecond: number;
+}
+
+export interface FinetuneOptions<E> {
+  /** Encoders: "head" or "head+lora" (default); decoders: "lora". */
+  method?: "head" | "lora" | "head+lora";
+  /** LoRA rank (8) and alpha (16): the adapter's output is scaled by alpha / rank. */
+  rank?: number;
+  alpha?: number;
+  /** Module names LoRA adapts (PEFT's target_modules): default query/value (BERT), q_proj/v_proj (Llama). */
+  targets?: string[];
+  /** Peak learning rate (1e-3). */
+  lr?: number;
+  epochs?: number;
+  batchSize?: number;
+  /** Makes the initial adapter and the shuffling repeatable (on the same device path). */
+  seed?: number;
+  /** Warm-up as a fraction of all steps (0.1), then linear decay to 0. */
+  warmup?: number;
+  weightDecay?: number;
+  /** Clip gradients to this global norm (1; 0 turns clipping off). */
+  maxGradNorm?: number;
+  /** Tokens per example (default: the model's limit); longer ones are cut and counted. */
+  maxTokens?: number;
+  /** Evaluated once training ends: accuracy and loss (classifiers) or loss (decoders) in `report`. */
+  evalExamples?: E[];
+  /** After every step. The page gets a turn between steps. */
+  onStep?: (s: StepInfo) => void;
+  /** Stops at the next step; the adapter keeps what was trained so far. */
+  signal?: AbortSignal;
+}
+
+export interface TrainingReport {
+  steps: number;
+  stopped: boolean;
+  trainLoss: number[];
+  examplesPerSecond: number;
+  /** Examples cut to the token limit. */
+  truncated: number;
+  /** Classifiers: the labels, in the head's order. */
+  labels?: string[];
+  evalAccuracy: number | null;
+  evalLoss: number | null;
+  /** The most GPU buffer memory held during training (0 on the CPU path). */
+  peakGpuBytes: number;
+}
+
+/** A trained adapter, in PEFT's format. */
+export class Adapter {
+  private constructor();
+  /** `adapter_model.safetensors`; `loadAdapter` takes these bytes alone. */
+  toSafetensors(): Uint8Array;
+  /** `adapter_config.json` (PEFT reads it with the safetensors file). */
+  configJson(): string;
+  readonly report: TrainingReport;
+}
+
+/** An adapter to load: bytes from `toSafetensors()`, or PEFT's two files. */
+export type AdapterSource = Bytes | { config: string | object | Bytes; weights: Bytes };
 
 /** An encoder (BERT, MiniLM, DistilBERT): embeddings, classification, zero-shot, similarity. */
 export class Model {
@@ -189,6 +266,12 @@ export class Model {
   zeroShot(text: string, labels: string[], options?: ZeroShotOptions): Promise<LabelScore[]>;
   /** Cosine similarity of two texts' embeddings. */
   similarity(a: string, b: string): Promise<number>;
+  /** Trains a classification head (and LoRA) on labelled texts; `classify` uses it from then on. */
+  finetune(examples: { text: string; label: string | number }[], options?: FinetuneOptions<{ text: string; label: string | number }>): Promise<Adapter>;
+  /** Uses an adapter for `classify`; resolves to its labels. An adapter for another model is refused. */
+  loadAdapter(source: AdapterSource): Promise<string[]>;
+  /** Back to the model's own head (or zero-shot). */
+  unloadAdapter(): void;
   /** The token ids the model would see. */
   tokenize(text: string, options?: EncodeOptions): { ids: number[]; truncated: boolean };
   info(): ModelInfo;
@@ -224,6 +307,12 @@ export interface GenerateOptions {
   /** Keep going past the end-of-sequence token. */
   ignoreEos?: boolean;
 }
+
+/** A prompt: text, chat messages (through the chat template), or token ids. */
+export type Prompt = string | ChatMessage[] | Uint32Array | number[];
+
+/** A decoder training example: the loss is on the completion (or the whole text). */
+export type TextExample = { prompt: string; completion: string } | { text: string };
 
 export interface GenerationStats {
   promptTokens: number;
@@ -263,11 +352,16 @@ export class TextModel {
    * through the model's chat template). Bad options throw here, before
    * anything runs; one generation runs at a time per model (others wait).
    */
-  generate(prompt: string | ChatMessage[], options?: GenerateOptions): TextStream;
+  generate(prompt: Prompt, options?: GenerateOptions): TextStream;
   /** The vocabulary's logits at the last position (every position, row after row, with `all`). */
-  logits(prompt: string | ChatMessage[], options?: { all?: boolean }): Promise<Float32Array>;
+  logits(prompt: Prompt, options?: { all?: boolean }): Promise<Float32Array>;
   /** The prompt `generate` would see for these messages. */
   applyChatTemplate(messages: ChatMessage[]): string;
+  /** Trains LoRA adapters (Llama family); generation uses them from then on. Waits for a running generation. */
+  finetune(examples: TextExample[], options?: FinetuneOptions<TextExample>): Promise<Adapter>;
+  /** Adds a LoRA adapter to generation. */
+  loadAdapter(source: AdapterSource): Promise<void>;
+  unloadAdapter(): void;
   tokenize(text: string): Uint32Array;
   info(): TextModelInfo;
   /** Frees the GPU memory and wasm objects now; later calls throw. */

@@ -101,6 +101,16 @@ export class Model {
   similarity(a, b) {
     return this.#live().similarity(a, b);
   }
+  /** Trains a head (or head + LoRA) on `[{text, label}]`; `classify` uses it from then on. */
+  finetune(examples, options = {}) {
+    return this.#live().finetune(examples, options);
+  }
+  loadAdapter(source) {
+    return this.#live().loadAdapter(source);
+  }
+  unloadAdapter() {
+    this.#live().unloadAdapter();
+  }
   tokenize(text, options = {}) {
     return this.#live().tokenize(text, options);
   }
@@ -140,6 +150,16 @@ export class TextModel {
   }
   applyChatTemplate(messages) {
     return this.#live().applyChatTemplate(messages);
+  }
+  /** Trains LoRA adapters on `[{prompt, completion} | {text}]`; generation uses them from then on. */
+  finetune(examples, options = {}) {
+    return this.#live().finetune(examples, options);
+  }
+  loadAdapter(source) {
+    return this.#live().loadAdapter(source);
+  }
+  unloadAdapter() {
+    this.#live().unloadAdapter();
   }
   tokenize(text) {
     return this.#live().tokenize(text);

@@ -2,8 +2,9 @@
 // driven by messages. Requests are `{id, op, args}`; replies are
 // `{id, value}` or `{id, error}`; progress is `{id, progress}`; a generation
 // streams `{id, piece}` (and `{id, token}` when asked) and ends with
-// `{id, value: stats}`. `{op: "cancel", target}` stops the generation
-// `target` at its next token. Results holding typed arrays are transferred,
+// `{id, value: stats}`; fine-tuning sends `{id, step}` after each step.
+// `{op: "cancel", target}` stops the generation `target` at its next token
+// (or the fine-tuning at its next step). Results holding typed arrays are transferred,
 // not copied.
 
 import { Model, TextModel } from "./index.js";
@@ -35,6 +36,17 @@ async function generate(id, [prompt, options]) {
   }
 }
 
+async function finetune(id, [examples, options]) {
+  const ctrl = new AbortController();
+  cancels.set(id, ctrl);
+  try {
+    const adapter = await model.finetune(examples, { ...options, signal: ctrl.signal, onStep: (step) => self.postMessage({ id, step }) });
+    return { safetensors: adapter.toSafetensors(), config: adapter.configJson(), report: adapter.report };
+  } finally {
+    cancels.delete(id);
+  }
+}
+
 const ops = {
   async load(id, [kind, source, options]) {
     if (model) throw new Error("webfm worker: a model is already loaded");
@@ -51,6 +63,9 @@ const ops = {
   generate,
   logits: (id, a) => model.logits(...a),
   applyChatTemplate: (id, a) => model.applyChatTemplate(...a),
+  finetune,
+  loadAdapter: (id, a) => model.loadAdapter(...a),
+  unloadAdapter: () => model.unloadAdapter(),
   dispose() {
     model?.dispose();
     model = null;

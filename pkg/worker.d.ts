@@ -2,9 +2,16 @@
 // promise (or a stream); the page's main thread only posts messages.
 
 import type {
-  ChatMessage, ClassifyOptions, EmbedOptions, EncodeOptions, GenerateOptions, GenerationStats,
-  LabelScore, LoadOptions, ModelInfo, ModelSource, TextModelInfo, ZeroShotOptions,
+  AdapterSource, ChatMessage, ClassifyOptions, EmbedOptions, EncodeOptions, FinetuneOptions, GenerateOptions, GenerationStats,
+  LabelScore, LoadOptions, ModelInfo, ModelSource, Prompt, TextExample, TextModelInfo, TrainingReport, ZeroShotOptions,
 } from "./index.js";
+
+/** An adapter trained in the Worker: its bytes came across. */
+export interface WorkerAdapter {
+  toSafetensors(): Uint8Array;
+  configJson(): string;
+  readonly report: TrainingReport;
+}
 
 /** As `LoadOptions`, without `fetch` (a function cannot cross to the Worker), plus a `signal` that cancels loading. */
 export interface WorkerLoadOptions extends Omit<LoadOptions, "fetch"> {
@@ -36,6 +43,9 @@ export class WorkerModel extends WorkerBase {
   zeroShot(text: string, labels: string[], options?: ZeroShotOptions): Promise<LabelScore[]>;
   similarity(a: string, b: string): Promise<number>;
   tokenize(text: string, options?: EncodeOptions): Promise<{ ids: number[]; truncated: boolean }>;
+  finetune(examples: { text: string; label: string | number }[], options?: FinetuneOptions<{ text: string; label: string | number }>): Promise<WorkerAdapter>;
+  loadAdapter(source: AdapterSource): Promise<string[]>;
+  unloadAdapter(): Promise<void>;
 }
 
 /** `TextModel` (decoders) running in a Worker. */
@@ -43,10 +53,13 @@ export class WorkerTextModel extends WorkerBase {
   private constructor();
   static load(source: ModelSource, options?: WorkerLoadOptions): Promise<WorkerTextModel>;
   info(): TextModelInfo;
-  generate(prompt: string | ChatMessage[], options?: GenerateOptions): WorkerTextStream;
-  logits(prompt: string | ChatMessage[], options?: { all?: boolean }): Promise<Float32Array>;
+  generate(prompt: Prompt, options?: GenerateOptions): WorkerTextStream;
+  logits(prompt: Prompt, options?: { all?: boolean }): Promise<Float32Array>;
   applyChatTemplate(messages: ChatMessage[]): Promise<string>;
   tokenize(text: string): Promise<Uint32Array>;
+  finetune(examples: TextExample[], options?: FinetuneOptions<TextExample>): Promise<WorkerAdapter>;
+  loadAdapter(source: AdapterSource): Promise<void>;
+  unloadAdapter(): Promise<void>;
 }
 
 /** `WorkerTextModel.load` for `task: "generate"`, else `WorkerModel.load`. */

@@ -112,6 +112,21 @@ async function loadIn(kind, source, options = {}) {
   }
 }
 
+/** Fine-tuning in the Worker: `onStep` and `signal` proxied; the adapter comes back as its bytes. */
+async function finetuneIn(ch, examples, options = {}) {
+  const { onStep, signal, ...rest } = options;
+  const { id, done } = ch.request("finetune", [examples, rest], (m) => m.step && onStep?.(m.step));
+  const cancel = () => ch.cancel(id);
+  if (signal?.aborted) cancel();
+  signal?.addEventListener("abort", cancel, { once: true });
+  try {
+    const { safetensors, config, report } = await done;
+    return { toSafetensors: () => safetensors, configJson: () => config, report };
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+  }
+}
+
 class WorkerBase {
   _ch;
   #info;
@@ -125,6 +140,16 @@ class WorkerBase {
   }
   tokenize(...args) {
     return this._ch.call("tokenize", ...args);
+  }
+  /** As `Model.finetune` / `TextModel.finetune`, in the Worker. */
+  finetune(examples, options) {
+    return finetuneIn(this._ch, examples, options);
+  }
+  loadAdapter(source) {
+    return this._ch.call("loadAdapter", source);
+  }
+  unloadAdapter() {
+    return this._ch.call("unloadAdapter");
   }
   /** Terminates the Worker: the model, its GPU device and every pending call end now. */
   dispose() {

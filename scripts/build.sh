@@ -38,6 +38,9 @@ wasm_opt=node_modules/.bin/wasm-opt
 [ -x "$wasm_opt" ] || { echo "build: $wasm_opt missing; run scripts/setup.sh" >&2; exit 1; }
 command -v wasm-bindgen >/dev/null || { echo "build: wasm-bindgen missing; run scripts/setup.sh" >&2; exit 1; }
 
+# The package is stamped with this start time, not the end: a source edited
+# while the build runs is then newer than the output, and the next run rebuilds.
+started=$(date +%s)
 echo "build: cargo build --release --lib --target wasm32-unknown-unknown"
 cargo build --release --lib --target wasm32-unknown-unknown
 
@@ -70,4 +73,5 @@ for f in "$stage"/webfm*.js "$stage"/webfm*.d.ts; do
   [ -e "$f" ] && cp "$f" pkg/
 done
 cp "$stage/webfm_bg.wasm" "$out.tmp" && mv "$out.tmp" "$out"   # last: marks pkg/ complete
+touch -d "@$started" "$out"
 report

@@ -296,3 +296,20 @@ fn adapters_round_trip_with_peft_files() {
     let err = dec.read_adapter(&final_file).err().expect("an encoder adapter on a decoder");
     assert!(err.to_string().contains("bert.encoder.layer.0"), "{err}");
 }
+
+/// The same seed gives the same run (initial adapter, shuffling, every loss);
+/// another seed another.
+#[test]
+fn a_seed_makes_a_run_repeatable() {
+    use webfm::train::run::{ClassifierRun, Method, Options};
+    let model = load(&root().join("tests/models/tiny-bert-cls"), &Device::Cpu);
+    let data: Vec<(String, String)> = ["good film", "bad film", "nice day", "awful day", "fine work", "poor work"].iter().enumerate().map(|(i, t)| (t.to_string(), if i % 2 == 0 { "pos" } else { "neg" }.to_string())).collect();
+    let losses = |seed| {
+        let opt = Options { method: Method::HeadLora, rank: 2, epochs: 2, batch_size: 2, seed, lr: 1e-2, ..Options::default() };
+        let mut run = ClassifierRun::new(&model, &data, &opt).unwrap();
+        while pollster::block_on(run.step()).unwrap().is_some() {}
+        run.train_loss().to_vec()
+    };
+    assert_eq!(losses(7), losses(7));
+    assert_ne!(losses(7), losses(8));
+}

@@ -282,3 +282,27 @@ fn adamw_is_torchs_update() {
     assert_eq!(clip_factor(0.5, 1.0), 1.0);
     assert!((clip_factor(4.0, 1.0) - 0.25).abs() < 1e-6);
 }
+
+/// `<L x, w> = <x, Lᵀ w>` for the linear maps whose backward is another op:
+/// rope and its inverse table, repeat_heads and sum_head_groups,
+/// split_heads and merge_heads — on the CPU and on wgpu (tolerance 1e-5 relative).
+#[test]
+fn backward_maps_are_adjoints_of_their_forwards() {
+    use webfm::ops_decoder::{rope_inv_freq, RopeScaling, RopeTable};
+    for device in [Device::Cpu, gpu()] {
+        let dot = |a: &Tensor, b: &Tensor| -> f64 { read(a).iter().zip(read(b)).map(|(x, y)| *x as f64 * y as f64).sum() };
+        let check = |lhs: f64, rhs: f64, what: &str| assert!((lhs - rhs).abs() <= 1e-5 * lhs.abs().max(1.0), "{what} on {}: {lhs} vs {rhs}", device.kind());
+        let (t, heads, d) = (7, 3, 8);
+        let x = Tensor::from_f32(&device, &data(t * heads * d, 1), &[t, heads * d]).unwrap();
+        let w = Tensor::from_f32(&device, &data(t * heads * d, 2), &[t, heads * d]).unwrap();
+        let inv = rope_inv_freq(d, 10000.0, &RopeScaling::None);
+        let table = RopeTable::new(&device, &inv, 5, t).unwrap();
+        check(dot(&x.rope(&table, heads).unwrap(), &w), dot(&x, &w.rope(&table.inverse().unwrap(), heads).unwrap()), "rope");
+        check(dot(&x.split_heads(heads).unwrap(), &w.split_heads(heads).unwrap()), dot(&x, &w), "split_heads");
+        let kv = Tensor::from_f32(&device, &data(t * d, 3), &[1, t, d]).unwrap();
+        let g = Tensor::from_f32(&device, &data(heads * t * d, 4), &[heads, t, d]).unwrap();
+        check(dot(&kv.repeat_heads(heads).unwrap(), &g), dot(&kv, &g.sum_head_groups(heads).unwrap()), "repeat_heads");
+        let h = x.split_heads(heads).unwrap();
+        assert_eq!(read(&h.merge_heads().unwrap()), read(&x), "merge_heads undoes split_heads");
+    }
+}

@@ -237,6 +237,16 @@ impl Gpu {
         self.pool.borrow().live_bytes
     }
 
+    /// The most buffer bytes held at once (live and pooled) since [`reset_peak`](Self::reset_peak).
+    pub fn peak_bytes(&self) -> u64 {
+        self.pool.borrow().peak_bytes
+    }
+
+    pub fn reset_peak(&self) {
+        let mut p = self.pool.borrow_mut();
+        p.peak_bytes = p.live_bytes + p.free_bytes;
+    }
+
     /// Destroys the device: every later op fails with `Error::DeviceLost`.
     pub fn destroy(&self) {
         if let Ok(mut f) = self.fault.lock() {

@@ -15,9 +15,11 @@ pub(crate) const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
 #[derive(Default)]
 pub(crate) struct Pool {
     free: HashMap<u64, Vec<wgpu::Buffer>>,
-    free_bytes: u64,
+    pub(crate) free_bytes: u64,
     /// Bytes in buffers handed out and not yet returned.
     pub(crate) live_bytes: u64,
+    /// The most bytes held (live + free) since the last reset.
+    pub(crate) peak_bytes: u64,
 }
 
 /// Rounds a request up to a bucket: 8 buckets per power of two (at most 12.5%
@@ -71,6 +73,7 @@ impl Pool {
             }),
         };
         pool.live_bytes += size;
+        pool.peak_bytes = pool.peak_bytes.max(pool.live_bytes + pool.free_bytes);
         PooledBuffer { buffer, size, pool: Rc::downgrade(this) }
     }
 

@@ -5,7 +5,9 @@
 //! (`peft_type` "LORA", `r`, `lora_alpha`, `target_modules`,
 //! `modules_to_save`). What PEFT has no field for (the head's labels and
 //! pooling) goes into the safetensors metadata as `webfm.labels` (a JSON
-//! list) and `webfm.pooling`, which PEFT ignores.
+//! list) and `webfm.pooling`, which PEFT ignores; the metadata also carries
+//! the config as `webfm.adapter_config`, so the safetensors file alone is
+//! enough to load an adapter written here.
 
 use std::collections::BTreeMap;
 
@@ -50,8 +52,19 @@ impl AdapterFile {
         for t in st.tensors() {
             tensors.insert(t.name.to_string(), (t.shape.to_vec(), t.to_f32()?));
         }
-        let metadata = st.header.metadata.clone();
+        let mut metadata = st.header.metadata.clone();
+        metadata.remove("webfm.adapter_config");
         Ok(AdapterFile { config, tensors, metadata })
+    }
+
+    /// Reads an adapter from its safetensors file alone (one written here:
+    /// the config is in the metadata).
+    pub fn parse_safetensors(weights: &[u8]) -> Result<AdapterFile> {
+        let st = SafeTensors::parse(WEIGHTS_FILE, weights)?;
+        let config = st.header.metadata.get("webfm.adapter_config").ok_or_else(|| {
+            bad(WEIGHTS_FILE, "no webfm.adapter_config in the metadata: for an adapter from PEFT, pass its adapter_config.json too")
+        })?;
+        AdapterFile::parse(config.as_bytes(), weights)
     }
 
     /// The LoRA settings, when the adapter has LoRA tensors.
@@ -77,7 +90,9 @@ impl AdapterFile {
     pub fn to_bytes(&self) -> Result<(Vec<u8>, Vec<u8>)> {
         let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = self.tensors.iter().map(|(n, (s, v))| (n.clone(), s.clone(), bytemuck::cast_slice(v).to_vec())).collect();
         let entries: Vec<Entry> = bytes.iter().map(|(n, s, b)| Entry { name: n, dtype: Dtype::F32, shape: s, bytes: b }).collect();
-        let weights = serialize(WEIGHTS_FILE, &entries, &self.metadata)?;
+        let mut metadata = self.metadata.clone();
+        metadata.insert("webfm.adapter_config".into(), serde_json::Value::Object(self.config.clone()).to_string());
+        let weights = serialize(WEIGHTS_FILE, &entries, &metadata)?;
         let config = serde_json::to_vec_pretty(&self.config).map_err(|e| bad(CONFIG_FILE, e.to_string()))?;
         Ok((config, weights))
     }

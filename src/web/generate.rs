@@ -18,13 +18,13 @@ use crate::tensor::Device;
 
 /// Turns for the model: one generation at a time, the others queued in order.
 #[derive(Default)]
-struct Turns {
+pub(super) struct Turns {
     busy: Cell<bool>,
     waiting: RefCell<VecDeque<futures_channel::oneshot::Sender<()>>>,
 }
 
 impl Turns {
-    async fn acquire(self: &Rc<Self>) {
+    pub(super) async fn acquire(self: &Rc<Self>) {
         if !self.busy.replace(true) {
             return;
         }
@@ -34,7 +34,7 @@ impl Turns {
         let _ = rx.await;
     }
 
-    fn release(&self) {
+    pub(super) fn release(&self) {
         while let Some(tx) = self.waiting.borrow_mut().pop_front() {
             if tx.send(()).is_ok() {
                 return;
@@ -47,8 +47,8 @@ impl Turns {
 /// A decoder on one device.
 #[wasm_bindgen]
 pub struct TextModel {
-    inner: Rc<Decoder>,
-    turns: Rc<Turns>,
+    pub(super) inner: Rc<Decoder>,
+    pub(super) turns: Rc<Turns>,
     stats: LoadStats,
 }
 
@@ -78,9 +78,16 @@ fn generate_options(v: &JsValue) -> Result<GenerateOptions> {
     })
 }
 
-/// The prompt's token ids: a string as is, or `[{role, content}]` through
-/// the chat template.
+/// The prompt's token ids: a string as is, `[{role, content}]` through
+/// the chat template, or token ids (a `Uint32Array` or an array of numbers).
 fn prompt_ids(m: &Decoder, prompt: &JsValue) -> Result<Vec<u32>> {
+    if let Some(ids) = prompt.dyn_ref::<js_sys::Uint32Array>() {
+        return check_ids(m, ids.to_vec());
+    }
+    if Array::is_array(prompt) && Array::from(prompt).length() > 0 && Array::from(prompt).every(&mut |v, _, _| v.as_f64().is_some()) {
+        let ids = Array::from(prompt).iter().map(|v| v.as_f64().unwrap_or(-1.0)).map(|x| if x >= 0.0 && x.fract() == 0.0 && x < u32::MAX as f64 { Ok(x as u32) } else { Err(Error::InvalidArgument(format!("prompt: token id {x} is not a whole number ≥ 0"))) }).collect::<Result<Vec<_>>>()?;
+        return check_ids(m, ids);
+    }
     let text = if let Some(s) = prompt.as_string() {
         s
     } else if Array::is_array(prompt) {
@@ -88,9 +95,16 @@ fn prompt_ids(m: &Decoder, prompt: &JsValue) -> Result<Vec<u32>> {
             .map_err(|e| Error::InvalidArgument(format!("generate: messages must be [{{role, content}}] with string fields ({e})")))?;
         m.apply_chat_template(&messages)?
     } else {
-        return Err(Error::InvalidArgument("generate: the prompt must be a string or an array of {role, content} messages".into()));
+        return Err(Error::InvalidArgument("generate: the prompt must be a string, an array of {role, content} messages, or token ids".into()));
     };
     m.encode(&text)
+}
+
+fn check_ids(m: &Decoder, ids: Vec<u32>) -> Result<Vec<u32>> {
+    match ids.iter().find(|&&i| i as usize >= m.info.vocab) {
+        Some(bad) => Err(Error::InvalidArgument(format!("prompt: token id {bad} is outside the vocabulary of {}", m.info.vocab))),
+        None => Ok(ids),
+    }
 }
 
 /// Lets the page handle input, paint and run its other tasks between tokens:
@@ -100,7 +114,7 @@ fn prompt_ids(m: &Decoder, prompt: &JsValue) -> Result<Vec<u32>> {
 /// message is an ordinary task (no 4 ms timer clamp, and unlike
 /// `scheduler.yield()` it does not jump ahead of the page's other tasks);
 /// `setTimeout(0)` where there is none.
-async fn yield_to_page() {
+pub(super) async fn yield_to_page() {
     let global = js_sys::global();
     let get = |o: &JsValue, k: &str| Reflect::get(o, &k.into()).unwrap_or(JsValue::UNDEFINED);
     let channel = get(&global, "MessageChannel").dyn_into::<Function>().ok().and_then(|c| Reflect::construct(&c, &Array::new()).ok());

@@ -2,6 +2,7 @@
 //! plain objects; every failure becomes a JS `Error` with a readable message.
 
 mod fetch;
+mod finetune;
 mod generate;
 mod model;
 

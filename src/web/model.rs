@@ -273,7 +273,9 @@ pub(super) fn now() -> f64 {
 /// An encoder model (BERT, MiniLM, DistilBERT) on one device.
 #[wasm_bindgen]
 pub struct Model {
-    inner: Rc<Bert>,
+    pub(super) inner: Rc<Bert>,
+    /// A classifier adapter `classify` uses instead of the model's own head.
+    pub(super) adapter: Rc<std::cell::RefCell<Option<crate::train::encoder::ClassifierAdapter>>>,
     stats: LoadStats,
 }
 
@@ -323,7 +325,7 @@ impl Model {
         // Check config and tokenizer before any weight byte is fetched.
         let check = |files: &ModelFiles| crate::models::bert::BertConfig::parse(&files.config_json()?).map(|_| ());
         let (bert, stats) = load_model(source, options_, check, Bert::new).await.map_err(js_err)?;
-        Ok(Model { inner: Rc::new(bert), stats })
+        Ok(Model { inner: Rc::new(bert), adapter: Rc::default(), stats })
     }
 
     /// Sentence embeddings: a `Float32Array` for a string, an array of them
@@ -346,15 +348,20 @@ impl Model {
     }
 
     /// Labels with softmax scores, best first: `[{label, score}]` for a
-    /// string, an array of those for an array. Options: `topK`.
+    /// string, an array of those for an array. Options: `topK`. With an
+    /// adapter loaded (`finetune`, `loadAdapter`), its head answers.
     pub fn classify(&self, texts: JsValue, options: JsValue) -> js_sys::Promise {
-        let m = self.inner.clone();
+        let (m, adapter) = (self.inner.clone(), self.adapter.borrow().clone());
         promise(async move {
             let (texts, single) = strings(&texts, "classify")?;
             let top_k = opt_num(&options, "topK").map(|k| k as usize);
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let out = Array::new();
-            for r in m.classify(&refs, top_k, encode_options(&options)).await? {
+            let results = match &adapter {
+                Some(a) => a.classify(&m, &refs, top_k, encode_options(&options)).await?,
+                None => m.classify(&refs, top_k, encode_options(&options)).await?,
+            };
+            for r in results {
                 out.push(&labels_js(&r));
             }
             Ok(if single { out.get(0) } else { out.into() })
@@ -406,6 +413,7 @@ impl Model {
             "normalize": m.normalize,
             "labels": c.labels,
             "classifier": m.has_classifier(),
+            "adapter": self.adapter.borrow().as_ref().map(|a| serde_json::json!({"labels": a.labels, "lora": a.lora.is_some()})),
             "quantization": c.quant.map(|q| serde_json::json!({"bits": q.bits, "group": q.group})),
             "load": self.stats,
         }))

@@ -24,6 +24,8 @@ usage:
                                      GFLOP/s of [M, K] x [K, N] (JSON); --bt: B stored [N, K]
   webfm bench-qgemv N K [--bits 4|8|32] [--group G] [--device D] [--iters I]
                                      one token through an [N, K] linear layer, GB/s of weights (JSON)
+  webfm bench-finetune <model-folder> [--batch B] [--tokens T] [--steps N] [--method M] [--device D]
+                                     training examples/s on synthetic examples, peak GPU memory (JSON)
   webfm inspect <file.safetensors | file.gguf | folder> [--json]
                                      tensors, dtypes, shapes, bytes, quantization, totals
   webfm convert <file.gguf | hf-folder> <out-folder> [--bits 4|8] [--group 32|64|128]
@@ -241,6 +243,14 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 return Ok(ExitCode::SUCCESS);
             }
             generate_command(&a)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "bench-finetune" => {
+            if a.has("--help") {
+                println!("{}", finetune::BENCH_HELP);
+                return Ok(ExitCode::SUCCESS);
+            }
+            finetune::bench(&a)?;
             Ok(ExitCode::SUCCESS)
         }
         "finetune" => {
