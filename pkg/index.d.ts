@@ -359,8 +359,12 @@ export class TextModel {
   applyChatTemplate(messages: ChatMessage[]): string;
   /** Trains LoRA adapters (Llama family); generation uses them from then on. Waits for a running generation. */
   finetune(examples: TextExample[], options?: FinetuneOptions<TextExample>): Promise<Adapter>;
-  /** Adds a LoRA adapter to generation. */
-  loadAdapter(source: AdapterSource): Promise<void>;
+  /**
+   * Adds a LoRA adapter to generation. `merge` (default true) folds it into
+   * f32 weights (no extra cost per token; quantized or f16 weights keep it
+   * beside). Resolves to the number of layers merged.
+   */
+  loadAdapter(source: AdapterSource, options?: { merge?: boolean }): Promise<number>;
   unloadAdapter(): void;
   tokenize(text: string): Uint32Array;
   info(): TextModelInfo;

@@ -155,8 +155,8 @@ export class TextModel {
   finetune(examples, options = {}) {
     return this.#live().finetune(examples, options);
   }
-  loadAdapter(source) {
-    return this.#live().loadAdapter(source);
+  loadAdapter(source, options = {}) {
+    return this.#live().loadAdapter(source, options);
   }
   unloadAdapter() {
     this.#live().unloadAdapter();

@@ -58,7 +58,7 @@ export class WorkerTextModel extends WorkerBase {
   applyChatTemplate(messages: ChatMessage[]): Promise<string>;
   tokenize(text: string): Promise<Uint32Array>;
   finetune(examples: TextExample[], options?: FinetuneOptions<TextExample>): Promise<WorkerAdapter>;
-  loadAdapter(source: AdapterSource): Promise<void>;
+  loadAdapter(source: AdapterSource, options?: { merge?: boolean }): Promise<number>;
   unloadAdapter(): Promise<void>;
 }
 

@@ -145,8 +145,8 @@ class WorkerBase {
   finetune(examples, options) {
     return finetuneIn(this._ch, examples, options);
   }
-  loadAdapter(source) {
-    return this._ch.call("loadAdapter", source);
+  loadAdapter(source, options) {
+    return this._ch.call("loadAdapter", source, options);
   }
   unloadAdapter() {
     return this._ch.call("unloadAdapter");

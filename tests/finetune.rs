@@ -274,17 +274,25 @@ fn adapters_round_trip_with_peft_files() {
     let dec = Decoder::new(&files, &params).unwrap();
     let (_, _, dfile) = read_peft("tiny-llama3-lora");
     let set = dec.read_adapter(&dfile).unwrap();
-    dec.set_adapter(Some(&set)).unwrap();
     let b = &d["batch"];
-    let mut last = Vec::new();
-    for (i, n) in b["lengths"].as_array().unwrap().iter().enumerate() {
-        let n = n.as_u64().unwrap() as usize;
-        let ids: Vec<u32> = b["input_ids"][i].as_array().unwrap()[..n].iter().map(|x| x.as_u64().unwrap() as u32).collect();
-        let mut cache = dec.new_cache(n).unwrap();
-        last.extend(read(&dec.forward(&ids, &mut cache, false).unwrap()));
-    }
-    assert_close(&last, &floats(&d["logits_last_after"]["values"]), 1e-4, "PEFT's decoder adapter in the generation path");
-    dec.set_adapter(None).unwrap();
+    let last = || -> Vec<f32> {
+        let mut out = Vec::new();
+        for (i, n) in b["lengths"].as_array().unwrap().iter().enumerate() {
+            let n = n.as_u64().unwrap() as usize;
+            let ids: Vec<u32> = b["input_ids"][i].as_array().unwrap()[..n].iter().map(|x| x.as_u64().unwrap() as u32).collect();
+            let mut cache = dec.new_cache(n).unwrap();
+            out.extend(read(&dec.forward(&ids, &mut cache, false).unwrap()));
+        }
+        out
+    };
+    let base = last();
+    // Beside the weights, then folded into them (the tiny model is f32: all 4 adapted layers merge).
+    assert_eq!(dec.set_adapter(Some(&set), false).unwrap(), 0);
+    assert_close(&last(), &floats(&d["logits_last_after"]["values"]), 1e-4, "PEFT's decoder adapter beside the weights, in the generation path");
+    assert_eq!(dec.set_adapter(Some(&set), true).unwrap(), 4);
+    assert_close(&last(), &floats(&d["logits_last_after"]["values"]), 1e-4, "PEFT's decoder adapter merged into the weights");
+    dec.set_adapter(None, false).unwrap();
+    assert_eq!(last(), base, "unloading restores the base's own weights exactly");
     let written = pollster::block_on(set.to_file("tests/models/tiny-llama3")).unwrap();
     let (c, w) = written.to_bytes().unwrap();
     let back = AdapterFile::parse(&c, &w).unwrap();

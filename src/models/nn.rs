@@ -48,7 +48,9 @@ impl Quantization {
 /// A linear layer `y = x · Wᵀ + b` with `W [out, in]`, possibly split into
 /// blocks of output rows (each one buffer on the GPU).
 pub struct Linear {
-    parts: Vec<Weight>,
+    parts: std::cell::RefCell<Vec<Weight>>,
+    /// The base's own blocks while a merged adapter replaces them.
+    unmerged: std::cell::RefCell<Option<Vec<Weight>>>,
     bias: Option<Tensor>,
     pub out_features: usize,
     pub in_features: usize,
@@ -56,6 +58,7 @@ pub struct Linear {
     delta: std::cell::RefCell<Option<(Tensor, Tensor, f32)>>,
 }
 
+#[derive(Clone)]
 enum Weight {
     /// `Wᵀ` as a `[in, rows]` view of a `[rows, in]` block.
     Float(Tensor),
@@ -114,7 +117,7 @@ impl Linear {
             }
         };
         let bias = if bias { Some(p.float(&format!("{prefix}.bias"), &[out], why)?) } else { None };
-        Ok(Linear { parts, bias, out_features: out, in_features: inp, delta: Default::default() })
+        Ok(Linear { parts: parts.into(), unmerged: Default::default(), bias, out_features: out, in_features: inp, delta: Default::default() })
     }
 
     /// GPT-2's `Conv1D`: `{prefix}.weight` stored `[in, out]` (the
@@ -131,7 +134,7 @@ impl Linear {
             return Err(Error::InvalidArgument(format!("{prefix}.weight: a Conv1D weight larger than one GPU buffer is not supported")));
         }
         let bias = Some(p.float(&format!("{prefix}.bias"), &[out], why)?);
-        Ok(Linear { parts, bias, out_features: out, in_features: inp, delta: Default::default() })
+        Ok(Linear { parts: parts.into(), unmerged: Default::default(), bias, out_features: out, in_features: inp, delta: Default::default() })
     }
 
     /// `x [.., in] -> [.., out]`, with the loaded adapter's `s · (x · Aᵀ) · Bᵀ` if any.
@@ -143,8 +146,37 @@ impl Linear {
         }
     }
 
+    /// Folds the loaded adapter into the weights (`W + s · B · A`), so a
+    /// forward costs what the base's does. Only f32 weights merge (quantized
+    /// or f16 ones keep the adapter beside them); returns whether it merged.
+    /// `set_delta` restores the base's own weights first.
+    pub fn merge_delta(&self) -> Result<bool> {
+        let Some((a, b, s)) = self.delta.borrow().clone() else { return Ok(false) };
+        let parts = self.parts.borrow().clone();
+        if !parts.iter().all(|p| matches!(p, Weight::Float(wt) if wt.dtype() == crate::tensor::DType::F32)) {
+            return Ok(false);
+        }
+        let mut merged = Vec::with_capacity(parts.len());
+        let mut start = 0;
+        for part in &parts {
+            let Weight::Float(wt) = part else { unreachable!("checked above") };
+            let n = wt.shape()[1];
+            // Wᵀ [in, n] + s · Aᵀ · B_blockᵀ
+            let b_block = b.transpose()?.narrow_last(start, n)?;
+            merged.push(Weight::Float(wt.add(&a.transpose()?.matmul(&b_block)?.scale(s)?)?));
+            start += n;
+        }
+        *self.unmerged.borrow_mut() = Some(parts);
+        *self.parts.borrow_mut() = merged;
+        *self.delta.borrow_mut() = None;
+        Ok(true)
+    }
+
     /// Loads (or with `None`, removes) a LoRA adapter `A [r, in]`, `B [out, r]` at `scale`.
     pub fn set_delta(&self, delta: Option<(Tensor, Tensor, f32)>) -> Result<()> {
+        if let Some(base) = self.unmerged.borrow_mut().take() {
+            *self.parts.borrow_mut() = base;
+        }
         if let Some((a, b, _)) = &delta {
             let r = a.shape()[0];
             if a.shape() != [r, self.in_features] || b.shape() != [self.out_features, r] {
@@ -163,8 +195,9 @@ impl Linear {
 
     /// `x [.., in] -> [.., out]` through the frozen weights alone (training adds its own adapter).
     pub fn forward_base(&self, x: &Tensor) -> Result<Tensor> {
-        let mut ys = Vec::with_capacity(self.parts.len());
-        for part in &self.parts {
+        let parts = self.parts.borrow();
+        let mut ys = Vec::with_capacity(parts.len());
+        for part in parts.iter() {
             ys.push(match part {
                 Weight::Float(wt) => x.matmul(wt)?,
                 Weight::Quant(q) => x.matmul_qt(q)?,
@@ -188,13 +221,14 @@ impl Linear {
         let dy2 = dy.reshape(&[rows, self.out_features])?;
         let mut dx: Option<Tensor> = None;
         let mut start = 0;
-        for part in &self.parts {
+        let parts = self.parts.borrow();
+        for part in parts.iter() {
             // W [rows, in] of this block: the float weight is stored as a Wᵀ view.
             let (w, n) = match part {
                 Weight::Float(wt) => (wt.transpose()?, wt.shape()[1]),
                 Weight::Quant(q) => (q.dequantize()?, q.rows),
             };
-            let d = if self.parts.len() == 1 { dy2.clone() } else { dy2.narrow_last(start, n)? };
+            let d = if parts.len() == 1 { dy2.clone() } else { dy2.narrow_last(start, n)? };
             let g = d.matmul(&w)?;
             dx = Some(match dx {
                 Some(acc) => acc.add(&g)?,

@@ -224,15 +224,22 @@ impl Decoder {
         Ok(set)
     }
 
-    /// Generation and logits with `set` added to its layers (or, with `None`, the base alone).
-    pub fn set_adapter(&self, set: Option<&LoraSet>) -> Result<()> {
+    /// Generation and logits with `set` added to its layers (or, with
+    /// `None`, the base alone). With `merge`, adapters on f32 layers are
+    /// folded into the weights (no extra cost per token); quantized or f16
+    /// layers keep them beside. Returns how many layers merged.
+    pub fn set_adapter(&self, set: Option<&LoraSet>, merge: bool) -> Result<usize> {
         let net = self.llama().ok_or_else(|| Error::InvalidArgument(format!("adapters are supported on Llama-family decoders; this model is {:?}", self.info.model_type)))?;
+        let mut merged = 0;
         for l in &net.layers {
             for (path, lin) in l.paths.iter().zip(l.linears()) {
                 let delta = set.and_then(|s| s.get(path).map(|w| (w.a.clone(), w.b.clone(), s.scale())));
                 lin.set_delta(delta)?;
+                if merge && lin.merge_delta()? {
+                    merged += 1;
+                }
             }
         }
-        Ok(())
+        Ok(merged)
     }
 }

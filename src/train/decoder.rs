@@ -115,6 +115,8 @@ impl<'m> LoraTrainer<'m> {
     /// Fresh adapters (PEFT's init, seeded) on the layers `config` targets.
     pub fn new(model: &'m Decoder, config: LoraConfig, seed: u64, opt: AdamW, max_grad_norm: Option<f32>) -> Result<LoraTrainer<'m>> {
         let net = model.llama().ok_or_else(|| Error::InvalidArgument(format!("LoRA fine-tuning supports Llama-family decoders (llama, mistral, qwen2); this model is {:?}", model.info.model_type)))?;
+        // Training differentiates the base alone: no loaded adapter may sit in its layers.
+        model.set_adapter(None, false)?;
         let layers = net.layers.iter().flat_map(|l| l.paths.iter().map(String::as_str).zip(l.linears()));
         let lora = LoraSet::new(model.device(), config, layers, &mut Rng::new(seed))?;
         Ok(LoraTrainer { model, net, lora, optimizer: Optimizer::new(opt, max_grad_norm), last_grads: Grads::new() })

@@ -264,7 +264,7 @@ impl TextModel {
             };
             turns.acquire().await;
             let r = async {
-                m.set_adapter(None)?;
+                m.set_adapter(None, false)?;
                 reset_peak(m.device());
                 let mut run = TextRun::new(&m, &data, &opt)?;
                 let mut stopped = false;
@@ -286,7 +286,7 @@ impl TextModel {
                 let _ = Reflect::set(&report, &"evalLoss".into(), &eval_loss);
                 let set = run.adapter().clone();
                 let file = set.to_file("").await?;
-                m.set_adapter(Some(&set))?;
+                m.set_adapter(Some(&set), true)?;
                 Ok::<_, Error>(Adapter { file, report })
             }
             .await;
@@ -295,21 +295,24 @@ impl TextModel {
         })
     }
 
-    /// Adds a LoRA adapter to generation: its safetensors bytes or PEFT's `{config, weights}`.
+    /// Adds a LoRA adapter to generation: its safetensors bytes or PEFT's
+    /// `{config, weights}`. Options: `merge` (default true) folds it into
+    /// f32 weights so a token costs what the base's does (quantized or f16
+    /// weights keep it beside). Resolves to the number of layers merged.
     #[wasm_bindgen(js_name = loadAdapter)]
-    pub fn load_adapter(&self, source: JsValue) -> js_sys::Promise {
+    pub fn load_adapter(&self, source: JsValue, options: JsValue) -> js_sys::Promise {
         let m = self.inner.clone();
         promise(async move {
             let file = adapter_file(&source).await?;
             let set = m.read_adapter(&file)?;
-            m.set_adapter(Some(&set))?;
-            Ok(JsValue::UNDEFINED)
+            let merge = super::model::opt_bool(&options, "merge").unwrap_or(true);
+            Ok((m.set_adapter(Some(&set), merge)? as f64).into())
         })
     }
 
     /// Generation without the adapter again.
     #[wasm_bindgen(js_name = unloadAdapter)]
     pub fn unload_adapter(&self) -> std::result::Result<(), JsError> {
-        self.inner.set_adapter(None).map_err(js_err)
+        self.inner.set_adapter(None, false).map(|_| ()).map_err(js_err)
     }
 }

@@ -382,7 +382,7 @@ fn generate_command(a: &Args) -> Result<(), String> {
     drop(params);
     if let Some(d) = a.get("--adapter") {
         let set = model.read_adapter(&finetune::read_adapter(d)?).map_err(|e| e.to_string())?;
-        model.set_adapter(Some(&set)).map_err(|e| e.to_string())?;
+        model.set_adapter(Some(&set), true).map_err(|e| e.to_string())?;
     }
     let text = if a.has("--chat") { model.apply_chat_template(&[ChatMessage { role: "user".into(), content: prompt.into() }]).map_err(|e| e.to_string())? } else { prompt.to_string() };
     let opt = GenerateOptions {
