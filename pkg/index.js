@@ -77,49 +77,31 @@ async function load(kind, source, options = {}) {
   return { inner, cache: caching?.report ?? [] };
 }
 
-/** An encoder (BERT, MiniLM, DistilBERT): embeddings, classification, zero-shot, similarity. */
-export class Model {
+/** What both model classes share: the wasm object, its cache report, fine-tuning and disposal. */
+class Loaded {
   #m;
   #cache;
   constructor(inner, cache) {
     this.#m = inner;
     this.#cache = cache;
   }
-  static async load(source, options) {
-    const { inner, cache } = await load(wasm.Model, source, options);
-    return new Model(inner, cache);
-  }
-  embed(texts, options = {}) {
-    return this.#live().embed(texts, options);
-  }
-  classify(texts, options = {}) {
-    return this.#live().classify(texts, options);
-  }
-  zeroShot(text, labels, options = {}) {
-    return this.#live().zeroShot(text, labels, options);
-  }
-  similarity(a, b) {
-    return this.#live().similarity(a, b);
-  }
-  /** Trains a head (or head + LoRA) on `[{text, label}]`; `classify` uses it from then on. */
-  finetune(examples, options = {}) {
-    return this.#live().finetune(examples, options);
-  }
-  loadAdapter(source) {
-    return this.#live().loadAdapter(source);
-  }
-  unloadAdapter() {
-    this.#live().unloadAdapter();
-  }
-  tokenize(text, options = {}) {
-    return this.#live().tokenize(text, options);
-  }
-  info() {
-    return { ...this.#live().info(), cache: this.#cache };
-  }
-  #live() {
+  /** The wasm object; throws once disposed. */
+  _live() {
     if (!this.#m) throw new Error("webfm: this model was disposed");
     return this.#m;
+  }
+  /** Trains an adapter (see docs/API.md); the model uses it from then on. */
+  finetune(examples, options = {}) {
+    return this._live().finetune(examples, options);
+  }
+  loadAdapter(source, options = {}) {
+    return this._live().loadAdapter(source, options);
+  }
+  unloadAdapter() {
+    this._live().unloadAdapter();
+  }
+  info() {
+    return { ...this._live().info(), cache: this.#cache };
   }
   /** Frees the model's GPU memory and wasm objects now; later calls throw. */
   dispose() {
@@ -130,52 +112,45 @@ export class Model {
   }
 }
 
-/** A decoder (Llama, SmolLM2, Qwen2, Mistral, GPT-2): streamed generation, chat templates, logits. */
-export class TextModel {
-  #m;
-  #cache;
-  constructor(inner, cache) {
-    this.#m = inner;
-    this.#cache = cache;
+/** An encoder (BERT, MiniLM, DistilBERT): embeddings, classification, zero-shot, similarity. */
+export class Model extends Loaded {
+  static async load(source, options) {
+    const { inner, cache } = await load(wasm.Model, source, options);
+    return new Model(inner, cache);
   }
+  embed(texts, options = {}) {
+    return this._live().embed(texts, options);
+  }
+  classify(texts, options = {}) {
+    return this._live().classify(texts, options);
+  }
+  zeroShot(text, labels, options = {}) {
+    return this._live().zeroShot(text, labels, options);
+  }
+  similarity(a, b) {
+    return this._live().similarity(a, b);
+  }
+  tokenize(text, options = {}) {
+    return this._live().tokenize(text, options);
+  }
+}
+
+/** A decoder (Llama, SmolLM2, Qwen2, Mistral, GPT-2): streamed generation, chat templates, logits. */
+export class TextModel extends Loaded {
   static async load(source, options) {
     const { inner, cache } = await load(wasm.TextModel, source, options);
     return new TextModel(inner, cache);
   }
   generate(prompt, options = {}) {
-    return this.#live().generate(prompt, options);
+    return this._live().generate(prompt, options);
   }
   logits(prompt, options = {}) {
-    return this.#live().logits(prompt, options);
+    return this._live().logits(prompt, options);
   }
   applyChatTemplate(messages) {
-    return this.#live().applyChatTemplate(messages);
-  }
-  /** Trains LoRA adapters on `[{prompt, completion} | {text}]`; generation uses them from then on. */
-  finetune(examples, options = {}) {
-    return this.#live().finetune(examples, options);
-  }
-  loadAdapter(source, options = {}) {
-    return this.#live().loadAdapter(source, options);
-  }
-  unloadAdapter() {
-    this.#live().unloadAdapter();
+    return this._live().applyChatTemplate(messages);
   }
   tokenize(text) {
-    return this.#live().tokenize(text);
-  }
-  info() {
-    return { ...this.#live().info(), cache: this.#cache };
-  }
-  #live() {
-    if (!this.#m) throw new Error("webfm: this model was disposed");
-    return this.#m;
-  }
-  /** Frees the model's GPU memory and wasm objects now; later calls throw. */
-  dispose() {
-    if (!this.#m) return;
-    this.#m.dispose();
-    this.#m.free();
-    this.#m = null;
+    return this._live().tokenize(text);
   }
 }

@@ -92,14 +92,42 @@ fn batch(model: &Bert, e: &Value) -> Vec<Example> {
         .collect()
 }
 
+/// The golden's optimizer settings.
+fn golden_adamw(g: &Value) -> AdamW {
+    let o = &g["optimizer"];
+    AdamW { lr: o["lr"].as_f64().unwrap(), beta1: 0.9, beta2: 0.999, eps: o["eps"].as_f64().unwrap(), weight_decay: o["weight_decay"].as_f64().unwrap() }
+}
+
+/// One golden step against what the trainer reported: loss, gradient norm,
+/// every gradient before clipping, every tensor after the update.
+fn check_step(step: &Value, r: &webfm::train::optim::StepReport, grads: &webfm::train::optim::Grads, params: Vec<(String, Tensor)>, what: &str) {
+    let n = step["step"].as_u64().unwrap();
+    let (loss, norm) = (step["loss"].as_f64().unwrap() as f32, step["grad_norm"].as_f64().unwrap() as f32);
+    assert!((r.loss - loss).abs() <= 1e-5 * loss, "{what} step {n}: loss {} vs PyTorch {loss}", r.loss);
+    assert!((r.grad_norm - norm).abs() <= 1e-5 * norm, "{what} step {n}: gradient norm {} vs PyTorch {norm}", r.grad_norm);
+    for (name, v) in step["grads"].as_object().unwrap() {
+        let want = floats(&v["values"]);
+        let scale = want.iter().fold(0f32, |m, x| m.max(x.abs()));
+        assert_close(&read(&grads[name]), &want, 2e-5 * scale, &format!("{what} step {n}: gradient of {name}"));
+    }
+    let params: std::collections::BTreeMap<String, Tensor> = params.into_iter().collect();
+    let tol = if n == 1 { 1e-6 } else { 2.5e-6 };
+    let mut worst = 0f32;
+    for (name, v) in step["params"].as_object().unwrap() {
+        let (got, want) = (read(&params[name]), floats(&v["values"]));
+        worst = got.iter().zip(&want).fold(worst, |m, (a, b)| m.max((a - b).abs()));
+        assert_close(&got, &want, tol, &format!("{what} step {n}: {name} after the update"));
+    }
+    eprintln!("{what} step {n}: loss {} (PyTorch {loss}), gradient norm {} (PyTorch {norm}), parameters within {worst:e}", r.loss, r.grad_norm);
+}
+
 fn check_encoder_steps(device: &Device, what: &str) {
     let g = golden();
     let e = &g["encoder"];
     let model = load(&root().join("tests/models/tiny-bert-cls"), device);
     let adapter = golden_adapter(&model, e);
     let examples = batch(&model, e);
-    let o = &g["optimizer"];
-    let opt = AdamW { lr: o["lr"].as_f64().unwrap(), beta1: 0.9, beta2: 0.999, eps: o["eps"].as_f64().unwrap(), weight_decay: o["weight_decay"].as_f64().unwrap() };
+    let opt = golden_adamw(&g);
     let max_norm = e["max_grad_norm"].as_f64().unwrap() as f32;
     let mut trainer = ClassifierTrainer::new(&model, adapter, opt, Some(max_norm));
 
@@ -107,26 +135,8 @@ fn check_encoder_steps(device: &Device, what: &str) {
     assert_close(&logits, &floats(&e["logits_before"]["values"]), 1e-5, &format!("{what}: logits before training"));
 
     for step in e["steps"].as_array().unwrap() {
-        let n = step["step"].as_u64().unwrap();
         let r = pollster::block_on(trainer.step(&examples, opt.lr)).unwrap();
-        let (loss, norm) = (step["loss"].as_f64().unwrap() as f32, step["grad_norm"].as_f64().unwrap() as f32);
-        assert!((r.loss - loss).abs() <= 1e-5 * loss, "{what} step {n}: loss {} vs PyTorch {loss}", r.loss);
-        assert!((r.grad_norm - norm).abs() <= 1e-5 * norm, "{what} step {n}: gradient norm {} vs PyTorch {norm}", r.grad_norm);
-        for (name, v) in step["grads"].as_object().unwrap() {
-            let want = floats(&v["values"]);
-            let scale = want.iter().fold(0f32, |m, x| m.max(x.abs()));
-            assert_close(&read(&trainer.last_grads[name]), &want, 2e-5 * scale, &format!("{what} step {n}: gradient of {name}"));
-        }
-        let params: std::collections::BTreeMap<String, Tensor> = trainer.adapter.params().into_iter().collect();
-        let tol = if n == 1 { 1e-6 } else { 2.5e-6 };
-        let mut worst = 0f32;
-        for (name, v) in step["params"].as_object().unwrap() {
-            let (got, want) = (read(&params[name]), floats(&v["values"]));
-            worst = got.iter().zip(&want).fold(worst, |m, (a, b)| m.max((a - b).abs()));
-            assert_close(&got, &want, tol, &format!("{what} step {n}: {name} after the update"));
-        }
-        eprintln!("{what} step {n}: parameters within {worst:e} of PyTorch's");
-        eprintln!("{what} step {n}: loss {} (PyTorch {loss}), gradient norm {} (PyTorch {norm})", r.loss, r.grad_norm);
+        check_step(step, &r, &trainer.last_grads, trainer.adapter.params(), what);
     }
     let logits: Vec<f32> = examples.iter().flat_map(|x| read(&trainer.logits(&x.encoded).unwrap())).collect();
     assert_close(&logits, &floats(&e["logits_after"]["values"]), 1e-5, &format!("{what}: logits after two steps"));
@@ -149,8 +159,7 @@ fn check_decoder_steps(device: &Device, what: &str) {
     let d = &g["decoder"];
     let (files, params) = load_dir(&root().join("tests/models/tiny-llama3"), device).unwrap();
     let model = Decoder::new(&files, &params).unwrap();
-    let o = &g["optimizer"];
-    let opt = AdamW { lr: o["lr"].as_f64().unwrap(), beta1: 0.9, beta2: 0.999, eps: o["eps"].as_f64().unwrap(), weight_decay: o["weight_decay"].as_f64().unwrap() };
+    let opt = golden_adamw(&g);
     let lora = LoraConfig { rank: 4, alpha: 8.0, targets: vec!["q_proj".into(), "v_proj".into()] };
     let mut trainer = LoraTrainer::new(&model, lora, 0, opt, Some(d["max_grad_norm"].as_f64().unwrap() as f32)).unwrap();
     let init = d["init"].as_object().unwrap();
@@ -185,25 +194,8 @@ fn check_decoder_steps(device: &Device, what: &str) {
     };
     assert_close(&last(&trainer), &floats(&d["logits_last_before"]["values"]), 1e-4, &format!("{what}: last logits before training"));
     for step in d["steps"].as_array().unwrap() {
-        let n = step["step"].as_u64().unwrap();
         let r = pollster::block_on(trainer.step(&examples, opt.lr)).unwrap();
-        let (loss, norm) = (step["loss"].as_f64().unwrap() as f32, step["grad_norm"].as_f64().unwrap() as f32);
-        assert!((r.loss - loss).abs() <= 1e-5 * loss, "{what} step {n}: loss {} vs PyTorch {loss}", r.loss);
-        assert!((r.grad_norm - norm).abs() <= 1e-5 * norm, "{what} step {n}: gradient norm {} vs PyTorch {norm}", r.grad_norm);
-        for (name, v) in step["grads"].as_object().unwrap() {
-            let want = floats(&v["values"]);
-            let scale = want.iter().fold(0f32, |m, x| m.max(x.abs()));
-            assert_close(&read(&trainer.last_grads[name]), &want, 2e-5 * scale, &format!("{what} step {n}: gradient of {name}"));
-        }
-        let params: std::collections::BTreeMap<String, Tensor> = trainer.lora.params().into_iter().collect();
-        let tol = if n == 1 { 1e-6 } else { 2.5e-6 };
-        let mut worst = 0f32;
-        for (name, v) in step["params"].as_object().unwrap() {
-            let (got, want) = (read(&params[name]), floats(&v["values"]));
-            worst = got.iter().zip(&want).fold(worst, |m, (a, b)| m.max((a - b).abs()));
-            assert_close(&got, &want, tol, &format!("{what} step {n}: {name} after the update"));
-        }
-        eprintln!("{what} decoder step {n}: loss {} (PyTorch {loss}), gradient norm {} (PyTorch {norm}), parameters within {worst:e}", r.loss, r.grad_norm);
+        check_step(step, &r, &trainer.last_grads, trainer.lora.params(), &format!("{what} decoder"));
     }
     assert_close(&last(&trainer), &floats(&d["logits_last_after"]["values"]), 1e-4, &format!("{what}: last logits after two steps"));
 }

@@ -14,7 +14,7 @@ use crate::ops_decoder::RopeTable;
 use crate::tensor::Tensor;
 use crate::train::lora::{self, LoraConfig, LoraSet, Rng, Saved};
 use crate::train::ops::{Act, AdamW};
-use crate::train::optim::{accumulate, Grads, Optimizer, StepReport};
+use crate::train::optim::{accumulate_lora, Grads, Optimizer, StepReport};
 
 /// Label of a token that is not a target (transformers' `ignore_index`).
 pub const IGNORE: i64 = -100;
@@ -214,14 +214,7 @@ impl<'m> LoraTrainer<'m> {
             for (li, l) in self.net.layers.iter().enumerate().rev() {
                 let tape = tapes.pop().expect("one tape per layer");
                 let ad = |i: usize| self.lora.get(&l.paths[i]);
-                let put = |i: usize, g: Option<(Tensor, Tensor)>, grads: &mut Grads| -> Result<()> {
-                    if let Some((da, db)) = g {
-                        let (na, nb) = LoraSet::grad_names(&l.paths[i]);
-                        accumulate(grads, na, da)?;
-                        accumulate(grads, nb, db)?;
-                    }
-                    Ok(())
-                };
+                let put = |i: usize, g, grads: &mut Grads| accumulate_lora(grads, &l.paths[i], g);
                 // x_out = h1 + down(silu(gate(n2)) · up(n2)), n2 = rms(h1).
                 let (dact, g) = lora::backward(&l.down, ad(6), scale, tape.down, &dx, true)?;
                 put(6, g, &mut grads)?;

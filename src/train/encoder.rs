@@ -17,7 +17,7 @@ use crate::tensor::Tensor;
 use crate::tokenizer::Encoded;
 use crate::train::lora::{self, LoraConfig, LoraSet, Rng, Saved, PEFT_PREFIX};
 use crate::train::ops::{Act, AdamW};
-use crate::train::optim::{accumulate, Grads, Optimizer, StepReport};
+use crate::train::optim::{accumulate, accumulate_lora, Grads, Optimizer, StepReport};
 
 /// The head's module name (PEFT `modules_to_save`).
 pub const HEAD: &str = "classifier";
@@ -313,14 +313,7 @@ impl<'m> ClassifierTrainer<'m> {
                 let tape = tapes.pop().expect("one tape per layer");
                 let need_below = li > lowest;
                 let lora_of = |i: usize| self.adapter.adapter(&layer.paths[i]);
-                let put = |i: usize, g: Option<(Tensor, Tensor)>, grads: &mut Grads| -> Result<()> {
-                    if let Some((da, db)) = g {
-                        let (na, nb) = LoraSet::grad_names(&layer.paths[i]);
-                        accumulate(grads, na, da)?;
-                        accumulate(grads, nb, db)?;
-                    }
-                    Ok(())
-                };
+                let put = |i: usize, g, grads: &mut Grads| accumulate_lora(grads, &layer.paths[i], g);
                 // x = ln2(h2), h2 = down(act(up(x1))) + x1, x1 = ln1(h1), h1 = o(attn) + x_in.
                 let (dh2, _, _) = tape.h2.layer_norm_backward(&layer.ln2.gamma, &dx, layer.ln2.eps)?;
                 let (dact, g) = lora::backward(&layer.down, lora_of(5), scale, tape.down, &dh2, true)?;

@@ -21,6 +21,16 @@ pub fn accumulate(acc: &mut Grads, name: String, g: Tensor) -> Result<()> {
     Ok(())
 }
 
+/// Adds one layer's adapter gradients `(dA, dB)`, when it has an adapter, under their PEFT names.
+pub fn accumulate_lora(acc: &mut Grads, path: &str, g: Option<(Tensor, Tensor)>) -> Result<()> {
+    if let Some((da, db)) = g {
+        let (na, nb) = crate::train::lora::LoraSet::grad_names(path);
+        accumulate(acc, na, da)?;
+        accumulate(acc, nb, db)?;
+    }
+    Ok(())
+}
+
 /// What one optimizer step measured.
 #[derive(Clone, Debug)]
 pub struct StepReport {

@@ -152,6 +152,20 @@ impl Clock {
     fn examples_per_second(&self) -> f64 {
         self.examples as f64 / ((now_ms() - self.t0) / 1e3).max(1e-9)
     }
+
+    /// The next batch of `examples` through `train` (one optimizer step), or `None` at the end.
+    async fn step<E, F, Fut>(&mut self, lr: f64, examples: &[E], train: F) -> Result<Option<StepInfo>>
+    where
+        E: Clone,
+        F: FnOnce(Vec<E>, f64) -> Fut,
+        Fut: std::future::Future<Output = Result<crate::train::optim::StepReport>>,
+    {
+        let Some((epoch, idx, lr)) = self.take(lr) else { return Ok(None) };
+        let n = idx.len();
+        let batch: Vec<E> = idx.iter().map(|&i| examples[i].clone()).collect();
+        let r = train(batch, lr).await.map_err(|e| oom_hint(e, n))?;
+        Ok(Some(self.done(epoch, n, r.loss, r.grad_norm, lr)))
+    }
 }
 
 /// Labelled texts as `(text, label)`.
@@ -219,10 +233,8 @@ impl<'m> ClassifierRun<'m> {
 
     /// One optimizer step; `None` when every epoch is done.
     pub async fn step(&mut self) -> Result<Option<StepInfo>> {
-        let Some((epoch, idx, lr)) = self.clock.take(self.lr) else { return Ok(None) };
-        let batch: Vec<Example> = idx.iter().map(|&i| self.examples[i].clone()).collect();
-        let r = self.trainer.step(&batch, lr).await.map_err(|e| oom_hint(e, batch.len()))?;
-        Ok(Some(self.clock.done(epoch, batch.len(), r.loss, r.grad_norm, lr)))
+        let trainer = &mut self.trainer;
+        self.clock.step(self.lr, &self.examples, |b, lr| async move { trainer.step(&b, lr).await }).await
     }
 
     /// Accuracy and mean loss on labelled texts; a label the training set did not have is an error.
@@ -330,10 +342,8 @@ impl<'m> TextRun<'m> {
     }
 
     pub async fn step(&mut self) -> Result<Option<StepInfo>> {
-        let Some((epoch, idx, lr)) = self.clock.take(self.lr) else { return Ok(None) };
-        let batch: Vec<TextExample> = idx.iter().map(|&i| self.examples[i].clone()).collect();
-        let r = self.trainer.step(&batch, lr).await.map_err(|e| oom_hint(e, batch.len()))?;
-        Ok(Some(self.clock.done(epoch, batch.len(), r.loss, r.grad_norm, lr)))
+        let trainer = &mut self.trainer;
+        self.clock.step(self.lr, &self.examples, |b, lr| async move { trainer.step(&b, lr).await }).await
     }
 
     /// Mean loss over the target tokens of `items` with the adapters as they are.
