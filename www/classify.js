@@ -1,14 +1,17 @@
 // "Classify" page: zero-shot classification with the all-MiniLM-L6-v2 the
 // search page uses (one load per device for both): the text and each label,
 // put into the hypothesis template, are embedded and the labels ranked by
-// cosine similarity (`Model.zeroShot`).
+// cosine similarity (`Model.zeroShot`). Once the Fine-tune page has trained
+// an adapter (`model.info().adapter`), a switch offers the tuned classifier
+// instead (`Model.classify`, its labels); zero-shot stays the default.
 //
 // `#classify-status` reads "loading", "classifying", "ready" or "error: ...";
 // `#classify-results` holds one `.label-row` per label (`.label`, `.score`),
-// best first (the browser tests read them).
+// best first; `#classify-mode-tuned` picks the tuned classifier (the browser
+// tests read and click them).
 
 import { $, cardUi, deviceDetail, deviceName, el, loadFacts, onDevice } from "./card.js";
-import { encoder } from "./encoder.js";
+import { encoder, onAdapterChange } from "./encoder.js";
 
 const DEFAULT_TEMPLATE = "This text is about {}.";
 
@@ -31,15 +34,35 @@ export function classifyPage() {
   const labels = $("#classify-labels");
   const template = $("#classify-template");
   const button = $("#classify-run");
+  const tuned = $("#classify-mode-tuned");
   let model = null, busy = false, device = null;
+  let again = false; // the mode changed during a classification: classify once more after it
   let generation = 0; // bumped by each load: a stale load's results are dropped
+
+  /** The loaded adapter's labels, or null: the tuned mode exists only with one. */
+  const adapterLabels = () => model?.info().adapter?.labels ?? null;
+  const tunedMode = () => tuned.checked && adapterLabels() !== null;
+
+  /** Shows the mode switch when there is an adapter, and the fields and words of the mode in use. */
+  const showMode = () => {
+    const ls = adapterLabels();
+    $("#classify-mode").hidden = ls === null;
+    if (ls) $("#classify-mode-tuned-text").textContent = `tuned classifier (labels: ${ls.join(", ")})`;
+    const on = tunedMode();
+    $("#classify-title").textContent = on ? "Fine-tuned classification" : "Zero-shot classification";
+    $("#classify-about").hidden = on;
+    $("#classify-about-tuned").hidden = !on;
+    for (const f of document.querySelectorAll("#classify-form .zeroshot-only")) f.hidden = on;
+    labels.required = !on; // a hidden required field would block the form
+  };
 
   const classify = async () => {
     if (!model || busy) return;
     const t = text.value.trim();
     const ls = labels.value.split(",").map((l) => l.trim()).filter(Boolean);
+    const useAdapter = tunedMode();
     if (!t) return text.focus();
-    if (!ls.length) return labels.focus();
+    if (!ls.length && !useAdapter) return labels.focus();
     const mine = generation;
     busy = true;
     button.disabled = true;
@@ -47,10 +70,13 @@ export function classifyPage() {
     ui.setStatus("running", "classifying");
     try {
       const t0 = performance.now();
-      const scores = await model.zeroShot(t, ls, { template: template.value.trim() || DEFAULT_TEMPLATE });
+      const scores = useAdapter
+        ? await model.classify(t)
+        : await model.zeroShot(t, ls, { template: template.value.trim() || DEFAULT_TEMPLATE });
       if (mine !== generation) return;
       renderScores(scores);
-      $("#classify-time").textContent = `${(performance.now() - t0).toFixed(1)} ms for ${ls.length + 1} embeddings`;
+      const ms = (performance.now() - t0).toFixed(1);
+      $("#classify-time").textContent = useAdapter ? `${ms} ms for 1 embedding and the tuned head` : `${ms} ms for ${ls.length + 1} embeddings`;
       ui.setStatus("ready");
     } catch (e) {
       // A bad template (no "{}") lands here too; the model stays usable.
@@ -59,6 +85,10 @@ export function classifyPage() {
       if (mine === generation) {
         busy = false;
         button.disabled = !model;
+        if (again) {
+          again = false;
+          classify();
+        }
       }
     }
   };
@@ -67,8 +97,9 @@ export function classifyPage() {
     device = d;
     const mine = ++generation;
     model = null;
-    busy = false; // a classification on the old model is dropped
+    busy = again = false; // a classification on the old model is dropped
     button.disabled = true;
+    showMode();
     ui.clear();
     $("#classify-results").replaceChildren();
     $("#classify-device").textContent = $("#classify-time").textContent = "—";
@@ -81,6 +112,7 @@ export function classifyPage() {
       $("#classify-device").textContent = `${deviceName(info.deviceKind)} · ${deviceDetail(info)} · ${loadFacts(info)}`;
       ui.setBar(1, `ready · ${deviceName(info.deviceKind)}`);
       model = m;
+      showMode(); // the model on a new device has the adapter too (encoder.js keeps it)
       button.disabled = false;
       ui.setStatus("ready"); // what stays when the text or the labels are empty
       await classify();
@@ -103,5 +135,14 @@ export function classifyPage() {
     }
   });
   $("#classify-retry").addEventListener("click", () => load(device));
+  // The mode switched, or a new adapter under the tuned mode: show it and classify the text again.
+  const reclassify = () => {
+    showMode();
+    if (!model) return;
+    if (busy) again = true;
+    else classify();
+  };
+  onAdapterChange(() => (tunedMode() ? reclassify() : showMode()));
+  for (const r of document.querySelectorAll('#classify-mode input[name="mode"]')) r.addEventListener("change", reclassify);
   return { load };
 }

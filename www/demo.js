@@ -1,5 +1,6 @@
-// webfm demo: a small app with one page per task (#search, #classify, #chat,
-// #kernels) and a header that picks the device for all of them.
+// webfm demo: a small app with one page per task (#search, #classify,
+// #finetune, #chat, #kernels) and a header that picks the device for all of
+// them.
 //
 // A page's model loads on the page's first visit, never before: a visitor who
 // only chats never downloads MiniLM. Switching device reloads the models of
@@ -10,6 +11,7 @@ import { init } from "/pkg/index.js";
 import { $, cardUi, message } from "./card.js";
 import { chatPage } from "./chat.js";
 import { classifyPage } from "./classify.js";
+import { finetunePage } from "./finetune.js";
 import { detectAdapter, deviceHeader } from "./header.js";
 import { kernelsPage } from "./kernels.js";
 import { startRouter } from "./router.js";
@@ -53,7 +55,7 @@ async function findAdapter() {
 }
 
 const adapter = findAdapter();
-const pages = { search: searchPage(), classify: classifyPage(), chat: chatPage(), kernels: kernelsPage(adapter) };
+const pages = { search: searchPage(), classify: classifyPage(), finetune: finetunePage(), chat: chatPage(), kernels: kernelsPage(adapter) };
 const opened = new Set();
 let device = null;
 const ready = adapter.then((a) => {

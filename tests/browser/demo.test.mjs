@@ -1,12 +1,16 @@
 // The demo app (www/, served as by scripts/demo.sh) in headless Chromium, end
 // to end through its DOM: every page's main flow with WebGPU (SwiftShader,
 // `?device=webgpu`) and without it (the CPU path); the header's device choice
-// and switch; a model loading only when its page is first opened; no network
-// request once a page's model is loaded; a broken and a corrupt weights file
+// and switch (a fine-tuned adapter moves with the model); a model loading only
+// when its page is first opened; no network request once a page's model is
+// loaded, training included; fine-tuning on the sample reviews (held-out
+// accuracy above zero-shot, the loss chart, the adapter download, the Classify
+// page's tuned mode, Stop, bad input); a broken and a corrupt weights file
 // shown in their page while the other pages keep working; and a screenshot of
 // each page (docs/demo-*.png).
 //
-// SwiftShader decodes ~0.3-0.5 tokens/s, so the chat on WebGPU is 4 tokens.
+// SwiftShader decodes ~0.3-0.5 tokens/s, so the chat on WebGPU is 4 tokens,
+// and trains a few examples/s, so fine-tuning on WebGPU is 2 epochs of 16 reviews.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -116,6 +120,54 @@ function assertSportsFirst(rows) {
 
 const FOOTBALL = ["The striker scored twice and the team won the cup final.", "sports, cooking, finance"];
 
+/** Trains on the Fine-tune page (open, model ready) with what the form holds; returns what the page shows. */
+async function finetune(page, { method = "head", epochs } = {}) {
+  await page.selectOption("#finetune-method", method);
+  if (epochs) await page.fill("#finetune-epochs", String(epochs));
+  await page.click("#finetune-train");
+  await expectStatus(page, "finetune", ["done"]);
+  const r = await page.evaluate(() => {
+    const text = (id) => document.querySelector(`#finetune-${id}`).textContent;
+    const line = document.querySelector("#finetune-chart polyline.loss");
+    return {
+      accuracy: Number.parseFloat(text("accuracy")) / 100,
+      zeroShot: Number.parseFloat(text("zeroshot")) / 100,
+      points: line.getAttribute("points").trim().split(/\s+/).filter(Boolean).length,
+      step: text("step"),
+      steps: text("steps-label"),
+      detail: text("eval-detail"),
+      device: text("device"),
+      tried: [...document.querySelectorAll("#finetune-try-results .label")].map((l) => l.textContent),
+      downloads: !document.querySelector("#finetune-downloads").hidden,
+    };
+  });
+  log(`finetune ${method}: ${r.steps} · ${r.detail}`);
+  return r;
+}
+
+/** Classifies `text` with the tuned classifier on the Classify page (open); returns the rows, best first. */
+async function classifyTuned(page, text) {
+  await expectStatus(page, "classify", ["ready"]);
+  await page.check("#classify-mode-tuned"); // classifies the text shown again
+  await expectStatus(page, "classify", ["ready"]);
+  await page.fill("#classify-text", text);
+  await page.click("#classify-run");
+  await expectStatus(page, "classify", ["ready"]);
+  const rows = await page.$$eval("#classify-results .label-row", (rs) => rs.map((r) => ({
+    label: r.querySelector(".label").textContent,
+    score: Number.parseFloat(r.querySelector(".score").textContent) / 100,
+  })));
+  log(`classify (tuned): ${rows.map((r) => `${r.label} ${r.score.toFixed(3)}`).join(", ")}`);
+  return rows;
+}
+
+/** Clicks a download link; returns its suggested name and bytes. */
+async function download(page, selector) {
+  const [d] = await Promise.all([page.waitForEvent("download"), page.click(selector)]);
+  const path = await d.path();
+  return { name: d.suggestedFilename(), bytes: readFileSync(path) };
+}
+
 /** Sends `message` on the Chat page (loaded) and waits for the answer; returns the last answer and its stats line. */
 async function chat(page, message, { temperature, maxTokens }) {
   await page.fill("#chat-input", message);
@@ -212,6 +264,21 @@ describe("demo with WebGPU (SwiftShader)", { timeout: 20 * MINUTE }, () => {
     assertSportsFirst(rows);
   });
 
+  test("Fine-tune on WebGPU: a 2-epoch head run on 16 of the sample reviews completes and shows its held-out accuracy", { timeout: 6 * MINUTE }, async () => {
+    const { page } = ctx;
+    await openTab(page, "finetune");
+    await expectStatus(page, "finetune", ["ready"]);
+    const sample = await page.inputValue("#finetune-examples");
+    await page.fill("#finetune-examples", sample.split("\n").slice(0, 16).join("\n")); // both labels are among them
+    const r = await finetune(page, { method: "head", epochs: 2 });
+    await page.fill("#finetune-examples", sample);
+    assert.match(r.device, /^WebGPU · /);
+    assert.equal(r.points, 4, "one point per step: 16 examples in batches of 8, 2 epochs");
+    assert.ok(r.accuracy >= 0 && r.accuracy <= 1, `held-out accuracy ${r.accuracy}`);
+    assert.ok(r.zeroShot >= 0 && r.zeroShot <= 1, `zero-shot accuracy ${r.zeroShot}`);
+    assert.ok(r.downloads, "no download links after the run");
+  });
+
   test("Chat on WebGPU: greedy, 4 tokens, gives PyTorch's first 4 tokens", { timeout: 10 * MINUTE }, async () => {
     const { page } = ctx;
     await openTab(page, "chat");
@@ -225,23 +292,26 @@ describe("demo with WebGPU (SwiftShader)", { timeout: 20 * MINUTE }, () => {
     assert.match(r.speed, /^4 tokens · .* · length$/);
   });
 
-  test("switching the header to CPU reloads the opened pages' models there; Chat gives PyTorch's 32-token answer", { timeout: 8 * MINUTE }, async () => {
+  test("switching the header to CPU reloads the opened pages' models there, the fine-tuned adapter too; Chat gives PyTorch's 32-token answer", { timeout: 8 * MINUTE }, async () => {
     const { page } = ctx;
     await page.selectOption("#device", "cpu");
-    for (const card of ["search", "classify", "chat"]) await expectStatus(page, card, ["ready"]);
+    for (const card of ["search", "classify", "finetune", "chat"]) await expectStatus(page, card, ["ready"]);
     const r = await page.evaluate(() => ({
       url: location.href,
       info: document.querySelector("#device-info").textContent,
       search: document.querySelector("#search-device").textContent,
       classify: document.querySelector("#classify-device").textContent,
+      finetune: document.querySelector("#finetune-device").textContent,
       chat: document.querySelector("#chat-model").textContent,
       log: document.querySelectorAll("#chat-log .msg").length,
+      tunedMode: document.querySelector("#classify-mode").hidden ? null : document.querySelector("#classify-mode-tuned-text").textContent,
     }));
     log(`after the switch: ${JSON.stringify(r)}`);
     assert.match(new URL(r.url).search, /device=cpu/, "the URL keeps the choice");
     assert.match(r.info, /^CPU path \(WebAssembly SIMD\)/);
-    for (const k of ["search", "classify", "chat"]) assert.match(r[k], /CPU path \(WebAssembly SIMD\)/, `${k} did not move to the CPU path`);
+    for (const k of ["search", "classify", "finetune", "chat"]) assert.match(r[k], /CPU path \(WebAssembly SIMD\)/, `${k} did not move to the CPU path`);
     assert.equal(r.log, 0, "a new model starts a new conversation");
+    assert.equal(r.tunedMode, "tuned classifier (labels: positive, negative)", "the adapter trained on WebGPU was not loaded into the CPU model");
 
     const answer = await chat(page, QUESTION, { temperature: 0, maxTokens: 32 });
     log(`chat: ${answer.speed}`);
@@ -315,6 +385,111 @@ describe("demo without WebGPU", { timeout: 15 * MINUTE }, () => {
     const { page } = ctx;
     await openTab(page, "classify");
     assertSportsFirst(await classify(page, ...FOOTBALL));
+  });
+
+  test("Fine-tune on the CPU path: a head on the sample reviews beats zero-shot on the held-out ones, the adapter downloads, Classify's tuned mode uses it; no request meanwhile", { timeout: 5 * MINUTE }, async () => {
+    const { page } = ctx;
+    let r, defaults, rows;
+    const requests = await requestsDuring(ctx.browser, async () => {
+      await openTab(page, "finetune"); // the model is Search's and Classify's: nothing to download
+      await expectStatus(page, "finetune", ["ready"]);
+      defaults = await page.evaluate(() => ({
+        method: document.querySelector("#finetune-method").value,
+        epochs: document.querySelector("#finetune-epochs").value,
+        lr: document.querySelector("#finetune-lr").value,
+        lines: document.querySelector("#finetune-examples").value.split("\n").length,
+        summary: document.querySelector("#finetune-summary").textContent,
+      }));
+      r = await finetune(page);
+      await screenshot(page, "finetune");
+      await openTab(page, "classify");
+      rows = await classifyTuned(page, "I absolutely loved it, wonderful!");
+    });
+    assert.deepEqual(defaults, { method: "head", epochs: "8", lr: "0.01", lines: 48, summary: defaults.summary });
+    assert.match(defaults.summary, /^48 examples · 2 labels: positive 24, negative 24 · /);
+    assert.match(r.device, /^CPU path \(WebAssembly SIMD\) · /);
+    assert.equal(r.points, 48, "one point per step: 48 examples in batches of 8, 8 epochs");
+    assert.equal(r.step, "48 / 48");
+    assert.ok(r.accuracy >= 0.8, `held-out accuracy ${r.accuracy} (${r.detail})`);
+    assert.ok(r.accuracy > r.zeroShot, `fine-tuned ${r.accuracy} is no better than zero-shot ${r.zeroShot}`);
+    assert.equal(r.tried.length, 2, "the try-it text was not classified");
+    assert.deepEqual(rows.map((x) => x.label).sort(), ["negative", "positive"]);
+    assert.equal(rows[0].label, "positive", JSON.stringify(rows));
+    assert.equal(await page.textContent("#classify-title"), "Fine-tuned classification");
+    assert.deepEqual(requests, [], `requests while training and classifying: ${requests.join(", ")}`);
+
+    // Zero-shot is still there, and unchanged by the adapter.
+    await page.check("#classify-mode-zeroshot");
+    assertSportsFirst(await classify(page, ...FOOTBALL));
+
+    // The adapter as PEFT's two files.
+    await openTab(page, "finetune");
+    const weights = await download(page, "#finetune-download");
+    assert.equal(weights.name, "adapter_model.safetensors");
+    const n = Number(weights.bytes.readBigUInt64LE(0));
+    assert.ok(n > 0 && 8 + n <= weights.bytes.length, `header length ${n} of a ${weights.bytes.length}-byte file`);
+    const header = JSON.parse(weights.bytes.subarray(8, 8 + n).toString("utf8"));
+    const head = header["base_model.model.classifier.weight"];
+    assert.ok(head, `no classifier weight in ${Object.keys(header).join(", ")}`);
+    assert.deepEqual(head.shape, [2, 384]);
+    const end = Math.max(...Object.entries(header).filter(([k]) => k !== "__metadata__").map(([, t]) => t.data_offsets[1]));
+    assert.equal(8 + n + end, weights.bytes.length, "the tensors end where the file does");
+    const config = await download(page, "#finetune-download-config");
+    assert.equal(config.name, "adapter_config.json");
+    assert.equal(JSON.parse(config.bytes.toString("utf8")).peft_type, "LORA");
+    log(`download: ${weights.bytes.length} bytes, tensors ${Object.keys(header).filter((k) => k !== "__metadata__").join(", ")}`);
+  });
+
+  test("Fine-tune: bad lines and a single label are readable errors and the page keeps working; Stop during head + LoRA says stopped", { timeout: 4 * MINUTE }, async () => {
+    const { page } = ctx;
+    const sample = await page.inputValue("#finetune-examples");
+    const panel = () => page.evaluate(() => ({
+      visible: !document.querySelector("#finetune-error").hidden,
+      title: document.querySelector("#finetune-error-title").textContent,
+      text: document.querySelector("#finetune-error-text").textContent,
+      train: !document.querySelector("#finetune-train").disabled,
+    }));
+    for (const [lines, pattern] of [
+      ["positive: Loved every minute.\nnegative: Broke on day one.\nthis line has no label", /^line 3: expected "label: text", found "this line has no label" \(no colon\)$/],
+      ["positive: Loved every minute.\n\npositive: Would buy again.", /^all 2 examples are labelled "positive": a classifier needs at least two labels$/],
+      ["positive: Loved every minute.\nnegative:", /^line 2: there is no text after "negative:"$/],
+    ]) {
+      await page.fill("#finetune-examples", lines);
+      await page.click("#finetune-train");
+      const status = await settle(page, "finetune", []);
+      const p = await panel();
+      log(`finetune input error: ${p.text}`);
+      assert.match(status, /^error: /);
+      assert.ok(p.visible, "the error panel is hidden");
+      assert.equal(p.title, "Cannot train on these examples");
+      assert.match(p.text, pattern);
+      assert.ok(p.train, "Train is disabled after an input error");
+    }
+    await page.fill("#finetune-examples", sample);
+
+    await page.selectOption("#finetune-method", "head+lora");
+    assert.deepEqual([await page.inputValue("#finetune-epochs"), await page.inputValue("#finetune-lr")], ["3", "0.002"], "head + LoRA's settings");
+    // A real click needs a few of the page's turns between steps (~0.5 s each
+    // here) to land, so the run is long enough that Stop clearly cuts it short.
+    await page.fill("#finetune-epochs", "6");
+    await page.click("#finetune-train");
+    await page.waitForFunction(() => Number(document.querySelector("#finetune-chart polyline.loss")?.dataset.steps) >= 2, null, { polling: 50 });
+    await page.click("#finetune-stop");
+    const status = await settle(page, "finetune", ["stopped", "done"]);
+    const r = await page.evaluate(() => ({
+      steps: document.querySelector("#finetune-steps-label").textContent,
+      points: Number(document.querySelector("#finetune-chart polyline.loss").dataset.steps),
+      accuracy: Number.parseFloat(document.querySelector("#finetune-accuracy").textContent) / 100,
+      label: document.querySelector("#finetune-accuracy-label").textContent,
+      error: document.querySelector("#finetune-error").hidden ? "" : document.querySelector("#finetune-error").textContent,
+    }));
+    log(`finetune stop: ${status} · ${r.steps} · accuracy ${r.accuracy}`);
+    assert.equal(status, "stopped", r.error);
+    assert.match(r.steps, /^stopped after \d+ of 36 steps/);
+    assert.ok(r.points >= 2 && r.points < 36, `${r.points} steps drawn`);
+    assert.ok(r.accuracy >= 0 && r.accuracy <= 1, "a stopped run is evaluated too");
+    assert.equal(r.label, "fine-tuned (head+lora)");
+    await page.selectOption("#finetune-method", "head");
   });
 
   test("Kernels without WebGPU: the GEMM runs on the CPU path alone", { timeout: 3 * MINUTE }, async () => {
