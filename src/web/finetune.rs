@@ -9,7 +9,7 @@ use js_sys::{Array, Function, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::generate::{yield_to_page, TextModel};
+use super::generate::{yield_behind_queued_tasks, TextModel};
 use super::model::{get, opt_num, opt_str, promise, Model};
 use super::{js_err, to_js};
 use crate::error::{Error, Result};
@@ -123,7 +123,7 @@ async fn after_step(options: &JsValue, info: &StepInfo) -> Result<bool> {
     if let Ok(f) = get(options, "onStep").dyn_into::<Function>() {
         let _ = f.call1(&JsValue::NULL, &to_js(info).map_err(|_| Error::InvalidArgument("finetune: step report".into()))?);
     }
-    yield_to_page().await;
+    yield_behind_queued_tasks().await;
     Ok(!aborted(options))
 }
 

@@ -115,9 +115,21 @@ fn check_ids(m: &Decoder, ids: Vec<u32>) -> Result<Vec<u32>> {
 /// `scheduler.yield()` it does not jump ahead of the page's other tasks);
 /// `setTimeout(0)` where there is none.
 pub(super) async fn yield_to_page() {
+    yield_with(true).await
+}
+
+/// `yield_to_page` through `setTimeout(0)`: it waits behind every task
+/// already queued, timers and input included. For training steps (hundreds
+/// of milliseconds each), where the page's own timers and a multi-event
+/// click should all get through between two steps.
+pub(super) async fn yield_behind_queued_tasks() {
+    yield_with(false).await
+}
+
+async fn yield_with(message_channel: bool) {
     let global = js_sys::global();
     let get = |o: &JsValue, k: &str| Reflect::get(o, &k.into()).unwrap_or(JsValue::UNDEFINED);
-    let channel = get(&global, "MessageChannel").dyn_into::<Function>().ok().and_then(|c| Reflect::construct(&c, &Array::new()).ok());
+    let channel = if message_channel { get(&global, "MessageChannel").dyn_into::<Function>().ok().and_then(|c| Reflect::construct(&c, &Array::new()).ok()) } else { None };
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         if let Some(ch) = &channel {
             let (port1, port2) = (get(ch, "port1"), get(ch, "port2"));
