@@ -70,8 +70,11 @@ pub fn forward(lin: &Linear, lora: Option<&LoraWeights>, scale: f32, x: &Tensor)
     }
 }
 
+/// An adapter's gradients `(dA, dB)`.
+pub type LoraGrads = (Tensor, Tensor);
+
 /// Gradients of one layer: `dx` (when `need_dx`) and `(dA, dB)` (when it has an adapter).
-pub fn backward(lin: &Linear, lora: Option<&LoraWeights>, scale: f32, saved: Saved, dy: &Tensor, need_dx: bool) -> Result<(Option<Tensor>, Option<(Tensor, Tensor)>)> {
+pub fn backward(lin: &Linear, lora: Option<&LoraWeights>, scale: f32, saved: Saved, dy: &Tensor, need_dx: bool) -> Result<(Option<Tensor>, Option<LoraGrads>)> {
     let mut dx = if need_dx { Some(lin.input_grad(dy)?) } else { None };
     let grads = match (lora, saved.u) {
         (Some(l), Some(u)) => {

@@ -318,7 +318,7 @@ impl Tensor {
         let [h, t, d] = *self.shape() else {
             return Err(Error::InvalidArgument(format!("merge_heads: expected [heads, tokens, dim], got {:?}", self.shape())));
         };
-        Ok(self.permuted(&[t, h, d], &[d, t * d, 1])?.reshape(&[t, h * d])?)
+        self.permuted(&[t, h, d], &[d, t * d, 1])?.reshape(&[t, h * d])
     }
 
     /// A contiguous copy of the contiguous `self` read as `shape` with element `strides`.

@@ -22,7 +22,7 @@ pub fn accumulate(acc: &mut Grads, name: String, g: Tensor) -> Result<()> {
 }
 
 /// Adds one layer's adapter gradients `(dA, dB)`, when it has an adapter, under their PEFT names.
-pub fn accumulate_lora(acc: &mut Grads, path: &str, g: Option<(Tensor, Tensor)>) -> Result<()> {
+pub fn accumulate_lora(acc: &mut Grads, path: &str, g: Option<crate::train::lora::LoraGrads>) -> Result<()> {
     if let Some((da, db)) = g {
         let (na, nb) = crate::train::lora::LoraSet::grad_names(path);
         accumulate(acc, na, da)?;

@@ -299,18 +299,22 @@ impl TextModel {
     /// `{config, weights}`. Options: `merge` (default true) folds it into
     /// f32 weights so a token costs what the base's does (quantized or f16
     /// weights keep it beside). Resolves to the number of layers merged.
+    /// Waits for a running generation, so none changes adapter midway.
     #[wasm_bindgen(js_name = loadAdapter)]
     pub fn load_adapter(&self, source: JsValue, options: JsValue) -> js_sys::Promise {
-        let m = self.inner.clone();
+        let (m, turns) = (self.inner.clone(), self.turns.clone());
         promise(async move {
             let file = adapter_file(&source).await?;
             let set = m.read_adapter(&file)?;
             let merge = super::model::opt_bool(&options, "merge").unwrap_or(true);
-            Ok((m.set_adapter(Some(&set), merge)? as f64).into())
+            turns.acquire().await;
+            let merged = m.set_adapter(Some(&set), merge);
+            turns.release();
+            Ok((merged? as f64).into())
         })
     }
 
-    /// Generation without the adapter again.
+    /// Generation without the adapter again (a running generation goes on without it from its next token).
     #[wasm_bindgen(js_name = unloadAdapter)]
     pub fn unload_adapter(&self) -> std::result::Result<(), JsError> {
         self.inner.set_adapter(None, false).map(|_| ()).map_err(js_err)
