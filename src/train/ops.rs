@@ -301,42 +301,57 @@ pub fn clip_factor(norm: f32, max_norm: f32) -> f32 {
 }
 
 impl Tensor {
-    /// `[T, H·D] -> [H, T, D]`, contiguous (one copy).
-    pub fn split_heads(&self, heads: usize) -> Result<Tensor> {
-        let [t, w] = *self.shape() else {
+    /// `[B·T, H·D] -> [B·H, T, D]` for `b` sequences of `T` tokens, contiguous (one copy).
+    pub fn split_heads_batched(&self, b: usize, heads: usize) -> Result<Tensor> {
+        let [bt, w] = *self.shape() else {
             return Err(Error::InvalidArgument(format!("split_heads: expected [tokens, width], got {:?}", self.shape())));
         };
-        if heads == 0 || w % heads != 0 {
-            return Err(Error::InvalidArgument(format!("split_heads: width {w} is not a multiple of {heads} heads")));
+        if heads == 0 || w % heads != 0 || b == 0 || bt % b != 0 {
+            return Err(Error::InvalidArgument(format!("split_heads: [{bt}, {w}] does not split into {b} sequences of {heads} heads")));
         }
-        let d = w / heads;
-        self.permuted(&[heads, t, d], &[d, w, 1])
+        let (t, d) = (bt / b, w / heads);
+        self.reshape(&[b, t, heads, d])?.permute(&[0, 2, 1, 3])?.reshape(&[b * heads, t, d])
     }
 
-    /// `[H, T, D] -> [T, H·D]`, contiguous (one copy).
-    pub fn merge_heads(&self) -> Result<Tensor> {
-        let [h, t, d] = *self.shape() else {
+    /// `[T, H·D] -> [H, T, D]` (one sequence).
+    pub fn split_heads(&self, heads: usize) -> Result<Tensor> {
+        self.split_heads_batched(1, heads)
+    }
+
+    /// `[B·H, T, D] -> [B·T, H·D]`: `split_heads_batched` undone.
+    pub fn merge_heads_batched(&self, b: usize) -> Result<Tensor> {
+        let [bh, t, d] = *self.shape() else {
             return Err(Error::InvalidArgument(format!("merge_heads: expected [heads, tokens, dim], got {:?}", self.shape())));
         };
-        self.permuted(&[t, h, d], &[d, t * d, 1])?.reshape(&[t, h * d])
+        if b == 0 || bh % b != 0 {
+            return Err(Error::InvalidArgument(format!("merge_heads: {bh} heads do not split into {b} sequences")));
+        }
+        let h = bh / b;
+        self.reshape(&[b, h, t, d])?.permute(&[0, 2, 1, 3])?.reshape(&[b * t, h * d])
     }
 
-    /// A contiguous copy of the contiguous `self` read as `shape` with element `strides`.
-    fn permuted(&self, shape: &[usize], strides: &[usize]) -> Result<Tensor> {
+    /// `[H, T, D] -> [T, H·D]` (one sequence).
+    pub fn merge_heads(&self) -> Result<Tensor> {
+        self.merge_heads_batched(1)
+    }
+
+    /// The dims reordered (`out.dim(i) = self.dim(dims[i])`), as a contiguous copy.
+    pub fn permute(&self, dims: &[usize]) -> Result<Tensor> {
+        let r = self.shape.len();
+        let mut seen = dims.to_vec();
+        seen.sort_unstable();
+        if seen != (0..r).collect::<Vec<_>>() {
+            return Err(Error::InvalidArgument(format!("permute: {dims:?} is not a permutation of the {r} dims of {:?}", self.shape)));
+        }
+        let shape: Vec<usize> = dims.iter().map(|&i| self.shape[i]).collect();
         match &self.storage {
-            Storage::Cpu(c) => {
-                let c = c.contiguous()?;
-                let flat = c.flatten_all()?;
-                // candle has no as_strided; express the permutation of 3 dims through reshape + transpose.
-                let (a, b, d) = (shape[0], shape[1], shape[2]);
-                let t = if strides[1] > strides[0] { flat.reshape((b, a, d))?.transpose(0, 1)? } else { flat.reshape((a, b, d))? };
-                Ok(cpu_wrap(t.contiguous()?))
-            }
+            Storage::Cpu(c) => Ok(cpu_wrap(c.permute(dims)?.contiguous()?)),
             Storage::Gpu(v) => {
                 let base = crate::gpu::ops::contiguous_f32(v, &self.shape, self.dtype)?;
-                let view = base.with_layout(0, strides.to_vec());
-                let out = crate::gpu::ops::contiguous_f32(&view, shape, DType::F32)?;
-                Ok(crate::gpu::ops::wrap(out, shape.to_vec()))
+                let strides = crate::gpu::contiguous_strides(&self.shape);
+                let view = base.with_layout(0, dims.iter().map(|&i| strides[i]).collect());
+                let out = crate::gpu::ops::contiguous_f32(&view, &shape, DType::F32)?;
+                Ok(crate::gpu::ops::wrap(out, shape))
             }
         }
     }
