@@ -128,12 +128,12 @@ impl<'m> LoraTrainer<'m> {
 
     /// Logits `[T, V]` at every position of `ids` with the adapters.
     pub fn logits(&self, ids: &[u32]) -> Result<Tensor> {
-        let (x, _) = self.forward(ids, false)?;
+        let (x, _, _) = self.forward(ids, false)?;
         self.net.lm_head.forward(&x.rms_norm(&self.net.norm, self.net.config.eps)?)
     }
 
-    /// The last hidden state before the final norm `[T, H]`, and the layers' tapes when `tape`.
-    fn forward(&self, ids: &[u32], tape: bool) -> Result<(Tensor, Vec<LayerTape>)> {
+    /// The last hidden state before the final norm `[T, H]`, the layers' tapes when `tape`, and the rope table.
+    fn forward(&self, ids: &[u32], tape: bool) -> Result<(Tensor, Vec<LayerTape>, RopeTable)> {
         let c = &self.net.config;
         let device = self.model.device();
         let t = ids.len();
@@ -172,7 +172,7 @@ impl<'m> LoraTrainer<'m> {
             }
             x = x_next;
         }
-        Ok((x, tapes))
+        Ok((x, tapes, table))
     }
 
     fn lowest_adapted_layer(&self) -> usize {
@@ -199,8 +199,8 @@ impl<'m> LoraTrainer<'m> {
             if ex.count() == 0 {
                 continue;
             }
-            let table = RopeTable::new(self.model.device(), &self.net.inv_freq, 0, ex.ids.len())?.inverse()?;
-            let (x, mut tapes) = self.forward(&ex.ids, true)?;
+            let (x, mut tapes, table) = self.forward(&ex.ids, true)?;
+            let table = table.inverse()?;
             let xf = x.rms_norm(&self.net.norm, c.eps)?;
             let logits = self.net.lm_head.forward(&xf)?;
             let (rows, dlogits) = logits.cross_entropy(&ex.targets(), inv)?;
@@ -210,7 +210,7 @@ impl<'m> LoraTrainer<'m> {
                 None => l,
             });
             let dxf = self.net.lm_head.input_grad(&dlogits)?;
-            let (mut dx, _) = x.rms_norm_backward(&self.net.norm, &dxf, c.eps)?;
+            let mut dx = x.norm_input_grad(&self.net.norm, &dxf, c.eps, true)?;
             for (li, l) in self.net.layers.iter().enumerate().rev() {
                 let tape = tapes.pop().expect("one tape per layer");
                 let ad = |i: usize| self.lora.get(&l.paths[i]);
@@ -226,7 +226,7 @@ impl<'m> LoraTrainer<'m> {
                 let (dn2u, g) = lora::backward(&l.up, ad(5), scale, tape.up, &du, true)?;
                 put(5, g, &mut grads)?;
                 let dn2 = dn2g.expect("asked for dx").add(&dn2u.expect("asked for dx"))?;
-                let dh1 = dx.add(&tape.h1.rms_norm_backward(&l.ln2, &dn2, c.eps)?.0)?;
+                let dh1 = dx.add(&tape.h1.norm_input_grad(&l.ln2, &dn2, c.eps, true)?)?;
                 // h1 = x_in + o(attention(rope(q(n1)), rope(k(n1)), v(n1))), n1 = rms(x_in).
                 let (da, g) = lora::backward(&l.o, ad(3), scale, tape.o, &dh1, true)?;
                 put(3, g, &mut grads)?;
@@ -250,7 +250,7 @@ impl<'m> LoraTrainer<'m> {
                     }
                 }
                 match dn1 {
-                    Some(dn1) => dx = dh1.add(&tape.x_in.rms_norm_backward(&l.ln1, &dn1, c.eps)?.0)?,
+                    Some(dn1) => dx = dh1.add(&tape.x_in.norm_input_grad(&l.ln1, &dn1, c.eps, true)?)?,
                     None => break,
                 }
             }

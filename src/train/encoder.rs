@@ -358,14 +358,14 @@ impl<'m> ClassifierTrainer<'m> {
             let lora_of = |i: usize| self.adapter.adapter(&layer.paths[i]);
             let put = |i: usize, g, grads: &mut Grads| accumulate_lora(grads, &layer.paths[i], g);
             // x = ln2(h2), h2 = down(act(up(x1))) + x1, x1 = ln1(h1), h1 = o(attn) + x_in.
-            let (dh2, _, _) = tape.h2.layer_norm_backward(&layer.ln2.gamma, &dx, layer.ln2.eps)?;
+            let dh2 = tape.h2.norm_input_grad(&layer.ln2.gamma, &dx, layer.ln2.eps, false)?;
             let (dact, g) = lora::backward(&layer.down, lora_of(5), scale, tape.down, &dh2, true)?;
             put(5, g, &mut grads)?;
             let dpre = tape.pre_act.act_backward(&dact.expect("asked for dx"), self.model.act())?;
             let (dx1_up, g) = lora::backward(&layer.up, lora_of(4), scale, tape.up, &dpre, true)?;
             put(4, g, &mut grads)?;
             let dx1 = dh2.add(&dx1_up.expect("asked for dx"))?;
-            let (dh1, _, _) = tape.h1.layer_norm_backward(&layer.ln1.gamma, &dx1, layer.ln1.eps)?;
+            let dh1 = tape.h1.norm_input_grad(&layer.ln1.gamma, &dx1, layer.ln1.eps, false)?;
             let (da, g) = lora::backward(&layer.o, lora_of(3), scale, tape.o, &dh1, true)?;
             put(3, g, &mut grads)?;
             // Attention: out = P · V, P = softmax(Q · Kᵀ · s + mask) (the mask is constant).

@@ -154,17 +154,25 @@ impl Tensor {
 
     /// Layer norm backward at input `self`: `(dx, dgamma [C], dbeta [C])`.
     pub fn layer_norm_backward(&self, gamma: &Tensor, dy: &Tensor, eps: f32) -> Result<(Tensor, Tensor, Tensor)> {
-        let (dx, dgamma, dbeta) = self.norm_backward("layer_norm_backward", gamma, dy, eps, false)?;
+        let (dx, p) = self.norm_backward("layer_norm_backward", gamma, dy, eps, false, true)?;
+        let (dgamma, dbeta) = p.expect("asked for the parameters' gradients");
         Ok((dx, dgamma, dbeta.expect("layer norm has a beta")))
     }
 
     /// RMS norm backward at input `self`: `(dx, dgamma [C])`.
     pub fn rms_norm_backward(&self, gamma: &Tensor, dy: &Tensor, eps: f32) -> Result<(Tensor, Tensor)> {
-        let (dx, dgamma, _) = self.norm_backward("rms_norm_backward", gamma, dy, eps, true)?;
-        Ok((dx, dgamma))
+        let (dx, p) = self.norm_backward("rms_norm_backward", gamma, dy, eps, true, true)?;
+        Ok((dx, p.expect("asked for the parameters' gradients").0))
     }
 
-    fn norm_backward(&self, op: &'static str, gamma: &Tensor, dy: &Tensor, eps: f32, rms: bool) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+    /// `dx` alone of layer norm (`rms` false) or RMS norm (`rms` true): for a
+    /// frozen norm, without the column sums of dγ and dβ.
+    pub fn norm_input_grad(&self, gamma: &Tensor, dy: &Tensor, eps: f32, rms: bool) -> Result<Tensor> {
+        Ok(self.norm_backward("norm_input_grad", gamma, dy, eps, rms, false)?.0)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn norm_backward(&self, op: &'static str, gamma: &Tensor, dy: &Tensor, eps: f32, rms: bool, params: bool) -> Result<(Tensor, Option<(Tensor, Option<Tensor>)>)> {
         same_shape(op, self, dy)?;
         let c = *self.shape.last().ok_or_else(|| Error::InvalidArgument(format!("{op}: needs at least 1 dim")))?;
         if gamma.shape() != [c] {
@@ -173,13 +181,16 @@ impl Tensor {
         match (&self.storage, &gamma.storage, &dy.storage) {
             (Storage::Cpu(x), Storage::Cpu(g), Storage::Cpu(d)) => {
                 let (dx, dg, db) = formulas::norm_backward(x, g, d, eps as f64, rms)?;
-                Ok((cpu_wrap(dx), cpu_wrap(dg), db.map(cpu_wrap)))
+                Ok((cpu_wrap(dx), params.then(|| (cpu_wrap(dg), db.map(cpu_wrap)))))
             }
             (Storage::Gpu(x), Storage::Gpu(g), Storage::Gpu(d)) => {
                 let (dx, dyx) = gpu::norm_backward(x, g, d, &self.shape, eps, rms)?;
+                if !params {
+                    return Ok((dx, None));
+                }
                 let dgamma = dyx.reshape(&[self.numel() / c.max(1), c])?.sum_rows()?;
                 let dbeta = if rms { None } else { Some(dy.reshape(&[self.numel() / c.max(1), c])?.sum_rows()?) };
-                Ok((dx, dgamma, dbeta))
+                Ok((dx, Some((dgamma, dbeta))))
             }
             _ => Err(mismatch(op, self, dy)),
         }
