@@ -11,6 +11,11 @@
 //! on MiniLM at any group size (measured worst 0.930 at group 32, 0.894 at
 //! 64, 0.870 at 128; an MSE-clipping quantizer only got group 32 to 0.946),
 //! so the test holds group 32 to what it measures, 0.92, and says so.
+//! `webfm convert --calibrate data/calibration.jsonl` (GPTQ, src/quant/gptq.rs)
+//! measures 0.9649 at group 32, held to 0.96. Still short of 0.98: in PyTorch
+//! (same texts, same format) GPTQ's best was 0.967, with bias correction
+//! 0.974 and scales refitted as well 0.975; 0.98 took 8-bit value and
+//! last-two-layer FFN weights (5.2 bits a weight on average).
 
 mod common;
 
@@ -213,14 +218,17 @@ fn minilm_f32_embeddings_match_sentence_transformers() {
     }
 }
 
-fn converted(bits: u32, group: usize) -> Option<PathBuf> {
+/// MiniLM converted by the CLI; `calibrated`: with `--calibrate data/calibration.jsonl` (GPTQ).
+fn converted(bits: u32, group: usize, calibrated: bool) -> Option<PathBuf> {
     let src = common::minilm_folder()?;
-    let out = std::env::temp_dir().join(format!("webfm-bert-minilm-q{bits}g{group}-{}", std::process::id()));
+    let tag = if calibrated { "-gptq" } else { "" };
+    let out = std::env::temp_dir().join(format!("webfm-bert-minilm-q{bits}g{group}{tag}-{}", std::process::id()));
     if !out.join("model.safetensors").is_file() {
-        let st = std::process::Command::new(env!("CARGO_BIN_EXE_webfm"))
-            .args(["convert", src.to_str().unwrap(), out.to_str().unwrap(), "--bits", &bits.to_string(), "--group", &group.to_string()])
-            .output()
-            .unwrap();
+        let mut args = vec!["convert".to_string(), src.display().to_string(), out.display().to_string(), "--bits".into(), bits.to_string(), "--group".into(), group.to_string()];
+        if calibrated {
+            args.extend(["--calibrate".to_string(), root().join("data/calibration.jsonl").display().to_string()]);
+        }
+        let st = std::process::Command::new(env!("CARGO_BIN_EXE_webfm")).args(&args).output().unwrap();
         assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     }
     Some(out)
@@ -228,12 +236,12 @@ fn converted(bits: u32, group: usize) -> Option<PathBuf> {
 
 #[test]
 fn minilm_quantized_embeddings_stay_close() {
-    for (bits, group, bar) in [(8, 64, 0.995), (4, 32, 0.92)] {
-        let Some(dir) = converted(bits, group) else { return };
+    for (bits, group, calibrated, bar) in [(8, 64, false, 0.995), (4, 32, false, 0.92), (4, 32, true, 0.96)] {
+        let Some(dir) = converted(bits, group, calibrated) else { return };
         for device in devices() {
             let model = load(&dir, &device);
             let worst = minilm_check(&model, bar, None);
-            println!("MiniLM {bits}-bit group {group} on {}: worst cosine {worst} (bar {bar})", device.kind());
+            println!("MiniLM {bits}-bit group {group}{} on {}: worst cosine {worst} (bar {bar})", if calibrated { " GPTQ" } else { "" }, device.kind());
         }
     }
 }

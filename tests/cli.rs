@@ -237,3 +237,40 @@ fn finetune_writes_an_adapter_that_classify_and_generate_take() {
     let (ok, _, err) = webfm_stdin(&["classify", &model, "--device", "cpu", "--adapter", &p("lora")], "x\n");
     assert!(!ok && err.contains("not a classifier adapter"), "{err}");
 }
+
+#[test]
+fn convert_calibrate_runs_gptq_on_encoders_and_refuses_the_rest() {
+    let dir = scratch("calibrate");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let calib = root.join("data/calibration.jsonl");
+    let models = root.join("tests/models");
+    // The tiny classifiers (hidden 32, intermediate 64): every encoder linear through GPTQ.
+    for name in ["tiny-bert-cls", "tiny-distilbert-cls"] {
+        let out = dir.join(name);
+        let o = webfm(&["convert", models.join(name).to_str().unwrap(), out.to_str().unwrap(), "--bits", "8", "--group", "32", "--calibrate", calib.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{name}: {err}");
+        assert!(err.contains("GPTQ-calibrated 12 linear layers on 39 texts"), "{name}: {err}");
+        let (ok, lines, err) = webfm_stdin(&["classify", out.to_str().unwrap()], "I loved this movie\n");
+        assert!(ok && lines.len() == 1, "{name}: {err}");
+        assert!(lines[0]["labels"][0]["score"].as_f64().unwrap() > 0.0);
+    }
+    // Refused: a decoder, a GGUF, a file without texts, lines without "text".
+    let bert = models.join("tiny-bert-cls");
+    let bad_lines = dir.join("bad.jsonl");
+    std::fs::write(&bad_lines, "{\"label\": \"x\"}\n").unwrap();
+    let empty = dir.join("empty.jsonl");
+    std::fs::write(&empty, "\n").unwrap();
+    for (src, file, want) in [
+        (models.join("tiny-llama3"), calib.clone(), "BERT-family encoders"),
+        (bert.join("model.safetensors"), calib.clone(), "not a GGUF file"),
+        (bert.clone(), bad_lines, "no \"text\" string"),
+        (bert, empty, "no examples"),
+    ] {
+        let out = dir.join("refused");
+        let o = webfm(&["convert", src.to_str().unwrap(), out.to_str().unwrap(), "--bits", "4", "--calibrate", file.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(want), "{}: {err}", src.display());
+        assert!(!out.exists(), "nothing written for a refused conversion");
+    }
+}

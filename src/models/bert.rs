@@ -325,6 +325,14 @@ impl Bert {
 
     /// The last hidden states `[B, T, H]` of a batch (padded to the longest).
     pub fn forward(&self, batch: &[Encoded]) -> Result<Tensor> {
+        self.forward_tapped(batch, &mut |_, _| Ok(()))
+    }
+
+    /// [`forward`](Self::forward), handing `tap` each encoder linear layer's
+    /// input with the checkpoint paths (without `.weight`) of the layers that
+    /// read it (query, key and value share one), before they run: what calibrated quantization (`webfm convert
+    /// --calibrate`) gathers its statistics from.
+    pub fn forward_tapped(&self, batch: &[Encoded], tap: &mut dyn FnMut(&[String], &Tensor) -> Result<()>) -> Result<Tensor> {
         let b = batch.len();
         let t = batch.iter().map(|e| e.ids.len()).max().unwrap_or(0);
         if b == 0 || t == 0 {
@@ -349,13 +357,17 @@ impl Bert {
         }
         let mut x = self.ln.forward(&x)?.reshape(&[b, t, h])?;
         for layer in &self.layers {
+            tap(&layer.paths[..3], &x)?;
             let a = encoder_attention(&layer.q.forward(&x)?, &layer.k.forward(&x)?, &layer.v.forward(&x)?, &lens, self.config.heads)?;
+            tap(&layer.paths[3..4], &a)?;
             x = layer.ln1.forward(&layer.o.forward(&a)?.add(&x)?)?;
+            tap(&layer.paths[4..5], &x)?;
             let up = layer.up.forward(&x)?;
             let up = match self.config.act {
                 Activation::Gelu => up.gelu()?,
                 Activation::Relu => up.relu()?,
             };
+            tap(&layer.paths[5..6], &up)?;
             x = layer.ln2.forward(&layer.down.forward(&up)?.add(&x)?)?;
         }
         Ok(x)

@@ -2,6 +2,7 @@
 //! `docs/FORMAT.md`), its quantize/dequantize references and packing.
 
 pub mod affine;
+pub mod gptq;
 pub mod qtensor;
 pub mod scale;
 

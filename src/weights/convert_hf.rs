@@ -8,7 +8,12 @@ use super::safetensors_write::{serialize, Entry};
 use super::shards::{ShardIndex, INDEX_FILE};
 use super::{bad, read_file};
 use crate::error::{Error, Result};
+use crate::models::bert::{Bert, EncodeOptions};
+use crate::models::files::load_dir;
+use crate::quant::gptq::{quantize_gptq, Factor, Hessian};
+use crate::tensor::Device;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::path::{Path, PathBuf};
 
 /// Bits and group when a Hugging Face folder is converted without options
@@ -68,6 +73,15 @@ fn weight_files(dir: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
 /// 1-D float tensors are written as F32, other float tensors in their own
 /// type, and anything else (int buffers) byte for byte.
 pub fn from_hf_dir(dir: &Path, opt: Options) -> Result<Folder> {
+    from_hf_dir_calibrated(dir, opt, None)
+}
+
+/// [`from_hf_dir`], with `calibration` texts (`webfm convert --calibrate`):
+/// the encoder's linear layers are quantized with GPTQ against the inputs
+/// they see on those texts ([`crate::quant::gptq`]), the other quantized
+/// weights (embeddings, heads) by round-to-nearest as without it.
+/// BERT-family encoders only.
+pub fn from_hf_dir_calibrated(dir: &Path, opt: Options, calibration: Option<&[String]>) -> Result<Folder> {
     opt.check()?;
     let (bits, group) = (opt.bits.unwrap_or(DEFAULT_BITS), opt.group.unwrap_or(DEFAULT_GROUP));
     let config_path = dir.join("config.json");
@@ -81,12 +95,20 @@ pub fn from_hf_dir(dir: &Path, opt: Options) -> Result<Folder> {
             return Err(bad(&cfg_name, None, "an unquantized model (f32, f16 or bf16 weights)", format!("a \"{k}\" entry: the folder is already quantized")));
         }
     }
+    let factors = match calibration {
+        Some(texts) => calibrate(dir, &config, texts)?,
+        None => BTreeMap::new(),
+    };
     let mut out = Folder { config, ..Folder::default() };
     for (path, bytes) in weight_files(dir)? {
         let st = SafeTensors::parse(&path.display().to_string(), &bytes)?;
         for t in st.tensors() {
-            convert_tensor(&mut out, &t, bits, group)?;
+            convert_tensor(&mut out, &t, bits, group, &factors)?;
         }
+    }
+    if calibration.is_some() {
+        let n = out.quantized.iter().filter(|(p, _, _)| factors.contains_key(p)).count();
+        out.notes.push(format!("GPTQ-calibrated {n} linear layers on {} texts; the rest by round-to-nearest", calibration.map_or(0, |t| t.len())));
     }
     for f in COPIED {
         let p = dir.join(f);
@@ -97,7 +119,52 @@ pub fn from_hf_dir(dir: &Path, opt: Options) -> Result<Folder> {
     Ok(out)
 }
 
-fn convert_tensor(out: &mut Folder, t: &TensorView, bits: u32, group: usize) -> Result<()> {
+/// Runs the folder's encoder (f32, on the CPU) over `texts` one at a time and
+/// returns, per linear layer (checkpoint path without `.weight`), the GPTQ
+/// factor of the inputs it saw. Layers fed one input share its statistics.
+fn calibrate(dir: &Path, config: &serde_json::Map<String, serde_json::Value>, texts: &[String]) -> Result<BTreeMap<String, Rc<Factor>>> {
+    let kind = config.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
+    if !matches!(kind, "bert" | "distilbert") {
+        return Err(Error::InvalidArgument(format!(
+            "--calibrate: calibrated quantization is for BERT-family encoders (model_type bert or distilbert), not {kind:?}; convert without it"
+        )));
+    }
+    if texts.is_empty() {
+        return Err(Error::InvalidArgument("--calibrate: the calibration file holds no texts".into()));
+    }
+    let (files, params) = load_dir(dir, &Device::Cpu)?;
+    let model = Bert::new(&files, &params)?;
+    // One Hessian per distinct input, named by the first layer that reads it.
+    let mut stats: Vec<(Vec<String>, Hessian)> = Vec::new();
+    for text in texts {
+        let e = model.encode(text, EncodeOptions::default())?;
+        model.forward_tapped(&[e], &mut |paths, x| {
+            let c = *x.shape().last().unwrap_or(&0);
+            let rows = x.numel() / c.max(1);
+            let x2 = x.reshape(&[rows, c])?;
+            let gram = pollster::block_on(x2.transpose()?.matmul(&x2)?.to_vec_f32())?;
+            let at = match stats.iter().position(|(p, _)| p[0] == paths[0]) {
+                Some(i) => i,
+                None => {
+                    stats.push((paths.iter().map(|p| p.to_string()).collect(), Hessian::new(c)));
+                    stats.len() - 1
+                }
+            };
+            stats[at].1.add_gram(&gram, rows);
+            Ok(())
+        })?;
+    }
+    let mut factors = BTreeMap::new();
+    for (paths, h) in stats {
+        let f = Rc::new(h.factor().map_err(|e| Error::InvalidArgument(format!("--calibrate: {}: {e}", paths.join(", "))))?);
+        for p in paths {
+            factors.insert(p, f.clone());
+        }
+    }
+    Ok(factors)
+}
+
+fn convert_tensor(out: &mut Folder, t: &TensorView, bits: u32, group: usize, factors: &BTreeMap<String, Rc<Factor>>) -> Result<()> {
     let float = matches!(t.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16);
     if !float {
         out.tensors.push(super::convert::OutTensor { name: t.name.into(), dtype: t.dtype, shape: t.shape.to_vec(), bytes: t.bytes.to_vec() });
@@ -107,7 +174,10 @@ fn convert_tensor(out: &mut Folder, t: &TensorView, bits: u32, group: usize) -> 
     if quantizable(t.name, t.shape) {
         let (rows, cols) = (t.shape[0], t.shape[1]);
         if cols.is_multiple_of(group) {
-            let q = quantize_weight(t.file, t.name, &data, rows, cols, bits, group)?;
+            let q = match t.name.strip_suffix(".weight").and_then(|p| factors.get(p)) {
+                Some(f) => quantize_gptq(&data, rows, cols, bits, group, f).map_err(|e| bad(t.file, Some(t.name), "a weight GPTQ takes", e.to_string()))?,
+                None => quantize_weight(t.file, t.name, &data, rows, cols, bits, group)?,
+            };
             out.push_quantized(t.name, &q);
             return Ok(());
         }

@@ -32,7 +32,7 @@ pub const HELP: &str = "usage: webfm finetune <model-folder> --train train.jsonl
   and the error names the step.";
 
 /// The lines of a JSONL file, each an object.
-fn jsonl(path: &str) -> Result<Vec<Value>, String> {
+pub fn jsonl(path: &str) -> Result<Vec<Value>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {

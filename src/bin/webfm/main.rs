@@ -202,7 +202,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 println!("{CONVERT_HELP}");
                 return Ok(ExitCode::SUCCESS);
             }
-            a.check(&["--bits", "--group"])?;
+            a.check(&["--bits", "--group", "--calibrate"])?;
             let [src, out] = &a.positional[..] else {
                 return Err("convert needs two paths: <file.gguf | hf-folder> <out-folder>".into());
             };
@@ -212,8 +212,12 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             if out.exists() && !(out.is_dir() && out.read_dir().map_err(|e| e.to_string())?.next().is_none()) {
                 return Err(format!("{}: already exists and is not an empty folder; choose a new output folder", out.display()));
             }
+            let calibration = a.get("--calibrate").map(calibration_texts).transpose()?;
+            if calibration.is_some() && !src.is_dir() {
+                return Err("--calibrate works on a Hugging Face encoder folder, not a GGUF file".into());
+            }
             let folder = if src.is_dir() {
-                convert_hf::from_hf_dir(src, opt)
+                convert_hf::from_hf_dir_calibrated(src, opt, calibration.as_deref())
             } else {
                 webfm::weights::read_file(src).and_then(|bytes| {
                     let g = Gguf::parse(&src.display().to_string(), &bytes)?;
@@ -438,7 +442,16 @@ const INSPECT_HELP: &str = "usage: webfm inspect <file.safetensors | file.gguf |
   or model.safetensors.index.json; only headers are read, not the weights.
   --json  the same as JSON";
 
-const CONVERT_HELP: &str = "usage: webfm convert <file.gguf | hf-folder> <out-folder> [--bits 4|8] [--group 32|64|128]
+/// `--calibrate FILE`: the `"text"` of each line of a JSONL file.
+fn calibration_texts(path: &str) -> Result<Vec<String>, String> {
+    finetune::jsonl(path)?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v.get("text").and_then(|t| t.as_str()).map(str::to_string).ok_or_else(|| format!("{path}:{}: no \"text\" string", i + 1)))
+        .collect()
+}
+
+const CONVERT_HELP: &str = "usage: webfm convert <file.gguf | hf-folder> <out-folder> [--bits 4|8] [--group 32|64|128] [--calibrate texts.jsonl]
   writes <out-folder>/config.json, tokenizer.json, tokenizer_config.json and model.safetensors
   (quantized linears and embeddings in the affine layout, norms as f32; see docs/FORMAT.md).
   From a GGUF (architecture llama, tokenizer gpt2): keeps the file's own quantization
@@ -447,7 +460,11 @@ const CONVERT_HELP: &str = "usage: webfm convert <file.gguf | hf-folder> <out-fo
   to Hugging Face order. From a Hugging Face folder (config.json + model.safetensors,
   f32/f16/bf16): quantizes 2-D linear and embedding weights (default 4-bit, group 64)
   and copies the tokenizer files. The output folder must not exist (or be empty); it
-  appears only once the conversion has succeeded.";
+  appears only once the conversion has succeeded.
+  --calibrate texts.jsonl  (BERT-family encoders) quantize the encoder's linear layers
+  with GPTQ against their inputs on these texts ({\"text\": ...} per line) instead of
+  rounding each weight to nearest; data/calibration.jsonl is a general-purpose set.
+  At 4 bits it brings all-MiniLM-L6-v2 from 0.930 to about 0.967 worst cosine.";
 
 /// What `inspect` shows for a path: a GGUF file, a safetensors file, or a folder.
 fn inspect_path(path: &Path) -> webfm::Result<inspect::Report> {
