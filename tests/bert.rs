@@ -14,8 +14,12 @@
 //! `webfm convert --calibrate data/calibration.jsonl` (GPTQ, src/quant/gptq.rs)
 //! measures 0.9649 at group 32, held to 0.96. Still short of 0.98: in PyTorch
 //! (same texts, same format) GPTQ's best was 0.967, with bias correction
-//! 0.974 and scales refitted as well 0.975; 0.98 took 8-bit value and
-//! last-two-layer FFN weights (5.2 bits a weight on average).
+//! 0.974 and scales refitted as well 0.975. `--mixed --calibrate` (value
+//! projections and the last two layers' feed-forward weights at 8 bits: 5.2
+//! bits a linear weight on average, like llama.cpp's Q4_K_M) measures
+//! 0.9798 (PyTorch: 0.9818), held to 0.975: the 0.98 is not met by
+//! either recipe. The rule for `--mixed` came from per-kind sensitivity, not
+//! from tuning on these texts, and stays that way.
 
 mod common;
 
@@ -218,15 +222,27 @@ fn minilm_f32_embeddings_match_sentence_transformers() {
     }
 }
 
-/// MiniLM converted by the CLI; `calibrated`: with `--calibrate data/calibration.jsonl` (GPTQ).
-fn converted(bits: u32, group: usize, calibrated: bool) -> Option<PathBuf> {
+/// Removes a scratch folder when dropped (each run's conversions are ~20 MB).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// MiniLM converted by the CLI; `calibrated`: with `--calibrate data/calibration.jsonl` (GPTQ); `mixed`: `--mixed`.
+fn converted(bits: u32, group: usize, calibrated: bool, mixed: bool) -> Option<PathBuf> {
     let src = common::minilm_folder()?;
-    let tag = if calibrated { "-gptq" } else { "" };
+    let tag = format!("{}{}", if calibrated { "-gptq" } else { "" }, if mixed { "-mixed" } else { "" });
     let out = std::env::temp_dir().join(format!("webfm-bert-minilm-q{bits}g{group}{tag}-{}", std::process::id()));
     if !out.join("model.safetensors").is_file() {
         let mut args = vec!["convert".to_string(), src.display().to_string(), out.display().to_string(), "--bits".into(), bits.to_string(), "--group".into(), group.to_string()];
         if calibrated {
             args.extend(["--calibrate".to_string(), root().join("data/calibration.jsonl").display().to_string()]);
+        }
+        if mixed {
+            args.push("--mixed".into());
         }
         let st = std::process::Command::new(env!("CARGO_BIN_EXE_webfm")).args(&args).output().unwrap();
         assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
@@ -236,12 +252,15 @@ fn converted(bits: u32, group: usize, calibrated: bool) -> Option<PathBuf> {
 
 #[test]
 fn minilm_quantized_embeddings_stay_close() {
-    for (bits, group, calibrated, bar) in [(8, 64, false, 0.995), (4, 32, false, 0.92), (4, 32, true, 0.96)] {
-        let Some(dir) = converted(bits, group, calibrated) else { return };
+    let runs = [(8, 64, false, false, 0.995), (4, 32, false, false, 0.92), (4, 32, true, false, 0.96), (4, 32, true, true, 0.975)];
+    for (bits, group, calibrated, mixed, bar) in runs {
+        let Some(dir) = converted(bits, group, calibrated, mixed) else { return };
+        let _cleanup = RemoveOnDrop(dir.clone());
         for device in devices() {
             let model = load(&dir, &device);
             let worst = minilm_check(&model, bar, None);
-            println!("MiniLM {bits}-bit group {group}{} on {}: worst cosine {worst} (bar {bar})", if calibrated { " GPTQ" } else { "" }, device.kind());
+            let how = format!("{}{}", if calibrated { " GPTQ" } else { "" }, if mixed { " mixed" } else { "" });
+            println!("MiniLM {bits}-bit group {group}{how} on {}: worst cosine {worst} (bar {bar})", device.kind());
         }
     }
 }

@@ -265,12 +265,38 @@ fn convert_calibrate_runs_gptq_on_encoders_and_refuses_the_rest() {
         (models.join("tiny-llama3"), calib.clone(), "BERT-family encoders"),
         (bert.join("model.safetensors"), calib.clone(), "not a GGUF file"),
         (bert.clone(), bad_lines, "no \"text\" string"),
-        (bert, empty, "no examples"),
+        (bert.clone(), empty, "no examples"),
     ] {
         let out = dir.join("refused");
         let o = webfm(&["convert", src.to_str().unwrap(), out.to_str().unwrap(), "--bits", "4", "--calibrate", file.to_str().unwrap()]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success() && err.contains(want), "{}: {err}", src.display());
         assert!(!out.exists(), "nothing written for a refused conversion");
+    }
+}
+
+#[test]
+fn convert_mixed_keeps_values_and_late_ffn_weights_at_8_bits() {
+    let dir = scratch("mixed");
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/models");
+    let bert = models.join("tiny-bert-cls");
+    let out = dir.join("bert");
+    let o = webfm(&["convert", bert.to_str().unwrap(), out.to_str().unwrap(), "--bits", "4", "--group", "32", "--mixed"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    // 2 layers: the last third is no layer, so the two value projections alone.
+    assert!(err.contains("--mixed: 2 of 15 quantized weights at 8 bits"), "{err}");
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    let q = &config["quantization"];
+    assert_eq!((q["bits"].as_u64(), q["group_size"].as_u64()), (Some(4), Some(32)), "{q}");
+    for l in 0..2 {
+        assert_eq!(q[format!("bert.encoder.layer.{l}.attention.self.value")]["bits"].as_u64(), Some(8), "{q}");
+    }
+    let (ok, lines, err) = webfm_stdin(&["classify", out.to_str().unwrap()], "I loved this movie\n");
+    assert!(ok && lines.len() == 1, "{err}");
+    for (src, bits, want) in [(bert.clone(), "8", "needs --bits 4"), (models.join("tiny-llama3"), "4", "BERT-family encoders")] {
+        let o = webfm(&["convert", src.to_str().unwrap(), dir.join("refused").to_str().unwrap(), "--bits", bits, "--mixed"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(want), "{}: {err}", src.display());
     }
 }

@@ -218,7 +218,13 @@ impl Bert {
         let (h, f) = (cfg.hidden, cfg.intermediate);
         let pre = find_prefix(params, cfg.arch);
         let hh = "hidden_size × hidden_size";
-        let lin = |name: &str, out, inp, why: &str| Linear::load(params, &format!("{pre}{name}"), out, inp, true, q, why);
+        // A module's own bits and group (a `--mixed` conversion), else the folder's.
+        let config_json = files.config_json()?;
+        let qm = |path: &str| Quantization::for_module(&config_json, params, path).or(q);
+        let lin = |name: &str, out, inp, why: &str| {
+            let path = format!("{pre}{name}");
+            Linear::load(params, &path, out, inp, true, qm(&path), why)
+        };
         let ln = |name: &str| LayerNorm::load(params, &format!("{pre}{name}"), h, cfg.eps, "hidden_size");
         let word = Embedding::load(params, &format!("{pre}embeddings.word_embeddings"), cfg.vocab, h, q, "vocab_size × hidden_size")?;
         let position = Embedding::load(params, &format!("{pre}embeddings.position_embeddings"), cfg.max_positions, h, None, "max_position_embeddings × hidden_size")?;

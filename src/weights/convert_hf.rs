@@ -73,15 +73,39 @@ fn weight_files(dir: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>> {
 /// 1-D float tensors are written as F32, other float tensors in their own
 /// type, and anything else (int buffers) byte for byte.
 pub fn from_hf_dir(dir: &Path, opt: Options) -> Result<Folder> {
-    from_hf_dir_calibrated(dir, opt, None)
+    from_hf_dir_with(dir, opt, &Recipe::default())
 }
 
-/// [`from_hf_dir`], with `calibration` texts (`webfm convert --calibrate`):
-/// the encoder's linear layers are quantized with GPTQ against the inputs
-/// they see on those texts ([`crate::quant::gptq`]), the other quantized
-/// weights (embeddings, heads) by round-to-nearest as without it.
-/// BERT-family encoders only.
-pub fn from_hf_dir_calibrated(dir: &Path, opt: Options, calibration: Option<&[String]>) -> Result<Folder> {
+/// How [`from_hf_dir_with`] quantizes besides `--bits`/`--group`. Both are
+/// for BERT-family encoders only.
+#[derive(Debug, Clone, Default)]
+pub struct Recipe<'a> {
+    /// `--calibrate`: the encoder's linear layers are quantized with GPTQ
+    /// against the inputs they see on these texts ([`crate::quant::gptq`]);
+    /// the other quantized weights (embeddings, heads) by round-to-nearest.
+    pub calibration: Option<&'a [String]>,
+    /// `--mixed` (with 4 bits): [`mixed_8bit`] weights at 8 bits.
+    pub mixed: bool,
+}
+
+/// Whether `--mixed` keeps weight `name` of a `layers`-layer BERT-family
+/// encoder at 8 bits: every layer's value projection and the feed-forward
+/// weights of the last third of the layers. These are what 4 bits hurt
+/// most on all-MiniLM-L6-v2 (each kind alone at 4 bits, the rest f32, worst
+/// cosine: value 0.959, intermediate 0.975, FFN output 0.984, attention
+/// output 0.995, query/key 0.999; by layer the last two lose most), much as
+/// llama.cpp's Q4_K_M keeps attn_v and ffn_down wider.
+pub fn mixed_8bit(name: &str, layers: usize) -> bool {
+    let Some(at) = name.find("layer.") else { return false };
+    let Some((index, module)) = name[at + "layer.".len()..].split_once('.') else { return false };
+    let Ok(index) = index.parse::<usize>() else { return false };
+    let value = matches!(module, "attention.self.value.weight" | "attention.v_lin.weight");
+    let ffn = matches!(module, "intermediate.dense.weight" | "output.dense.weight" | "ffn.lin1.weight" | "ffn.lin2.weight");
+    value || (ffn && index >= layers - layers / 3)
+}
+
+/// [`from_hf_dir`] with a [`Recipe`].
+pub fn from_hf_dir_with(dir: &Path, opt: Options, recipe: &Recipe) -> Result<Folder> {
     opt.check()?;
     let (bits, group) = (opt.bits.unwrap_or(DEFAULT_BITS), opt.group.unwrap_or(DEFAULT_GROUP));
     let config_path = dir.join("config.json");
@@ -95,20 +119,32 @@ pub fn from_hf_dir_calibrated(dir: &Path, opt: Options, calibration: Option<&[St
             return Err(bad(&cfg_name, None, "an unquantized model (f32, f16 or bf16 weights)", format!("a \"{k}\" entry: the folder is already quantized")));
         }
     }
-    let factors = match calibration {
-        Some(texts) => calibrate(dir, &config, texts)?,
+    if recipe.calibration.is_some() || recipe.mixed {
+        encoder_only(&config, if recipe.mixed { "--mixed" } else { "--calibrate" })?;
+    }
+    if recipe.mixed && bits != 4 {
+        return Err(Error::InvalidArgument(format!("--mixed keeps some weights at 8 bits beside 4-bit ones: it needs --bits 4, not {bits}")));
+    }
+    let layers = ["num_hidden_layers", "n_layers"].iter().find_map(|k| config.get(*k).and_then(|v| v.as_u64())).unwrap_or(0) as usize;
+    let bits_of = |name: &str| if recipe.mixed && mixed_8bit(name, layers) { 8 } else { bits };
+    let factors = match recipe.calibration {
+        Some(texts) => calibrate(dir, texts)?,
         None => BTreeMap::new(),
     };
     let mut out = Folder { config, ..Folder::default() };
     for (path, bytes) in weight_files(dir)? {
         let st = SafeTensors::parse(&path.display().to_string(), &bytes)?;
         for t in st.tensors() {
-            convert_tensor(&mut out, &t, bits, group, &factors)?;
+            convert_tensor(&mut out, &t, bits_of(t.name), group, &factors)?;
         }
     }
-    if calibration.is_some() {
+    if let Some(texts) = recipe.calibration {
         let n = out.quantized.iter().filter(|(p, _, _)| factors.contains_key(p)).count();
-        out.notes.push(format!("GPTQ-calibrated {n} linear layers on {} texts; the rest by round-to-nearest", calibration.map_or(0, |t| t.len())));
+        out.notes.push(format!("GPTQ-calibrated {n} linear layers on {} texts; the rest by round-to-nearest", texts.len()));
+    }
+    if recipe.mixed {
+        let wide = out.quantized.iter().filter(|(_, b, _)| *b == 8).count();
+        out.notes.push(format!("--mixed: {wide} of {} quantized weights at 8 bits, the rest at 4", out.quantized.len()));
     }
     for f in COPIED {
         let p = dir.join(f);
@@ -122,13 +158,7 @@ pub fn from_hf_dir_calibrated(dir: &Path, opt: Options, calibration: Option<&[St
 /// Runs the folder's encoder (f32, on the CPU) over `texts` one at a time and
 /// returns, per linear layer (checkpoint path without `.weight`), the GPTQ
 /// factor of the inputs it saw. Layers fed one input share its statistics.
-fn calibrate(dir: &Path, config: &serde_json::Map<String, serde_json::Value>, texts: &[String]) -> Result<BTreeMap<String, Rc<Factor>>> {
-    let kind = config.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
-    if !matches!(kind, "bert" | "distilbert") {
-        return Err(Error::InvalidArgument(format!(
-            "--calibrate: calibrated quantization is for BERT-family encoders (model_type bert or distilbert), not {kind:?}; convert without it"
-        )));
-    }
+fn calibrate(dir: &Path, texts: &[String]) -> Result<BTreeMap<String, Rc<Factor>>> {
     if texts.is_empty() {
         return Err(Error::InvalidArgument("--calibrate: the calibration file holds no texts".into()));
     }
@@ -162,6 +192,15 @@ fn calibrate(dir: &Path, config: &serde_json::Map<String, serde_json::Value>, te
         }
     }
     Ok(factors)
+}
+
+/// `option` (`--calibrate`, `--mixed`) is for BERT-family encoders: an error for other configs.
+fn encoder_only(config: &serde_json::Map<String, serde_json::Value>, option: &str) -> Result<()> {
+    let kind = config.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
+    if matches!(kind, "bert" | "distilbert") {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument(format!("{option}: this is for BERT-family encoders (model_type bert or distilbert), not {kind:?}; convert without it")))
 }
 
 fn convert_tensor(out: &mut Folder, t: &TensorView, bits: u32, group: usize, factors: &BTreeMap<String, Rc<Factor>>) -> Result<()> {
