@@ -210,23 +210,22 @@ impl Bert {
     /// Builds the model from a folder's small files and its loaded weights,
     /// checking every tensor's shape against the config.
     pub fn new(files: &ModelFiles, params: &Params) -> Result<Bert> {
-        let mut cfg = BertConfig::parse(&files.config_json()?)?;
+        let config_json = files.config_json()?;
+        let mut cfg = BertConfig::parse(&config_json)?;
         cfg.quant = cfg.quant.or(params.quantized_on_load());
         let tokenizer = Tokenizer::from_bytes("tokenizer.json", &files.tokenizer)?;
         tokenizer.check_fits(cfg.vocab)?;
-        let q = cfg.quant;
         let (h, f) = (cfg.hidden, cfg.intermediate);
         let pre = find_prefix(params, cfg.arch);
         let hh = "hidden_size × hidden_size";
-        // A module's own bits and group (a `--mixed` conversion), else the folder's.
-        let config_json = files.config_json()?;
-        let qm = |path: &str| Quantization::for_module(&config_json, params, path).or(q);
+        // Each module's own bits and group (a `--mixed` conversion), else the folder's.
+        let qm = |path: &str| Quantization::for_module(&config_json, params, path);
         let lin = |name: &str, out, inp, why: &str| {
             let path = format!("{pre}{name}");
             Linear::load(params, &path, out, inp, true, qm(&path), why)
         };
         let ln = |name: &str| LayerNorm::load(params, &format!("{pre}{name}"), h, cfg.eps, "hidden_size");
-        let word = Embedding::load(params, &format!("{pre}embeddings.word_embeddings"), cfg.vocab, h, q, "vocab_size × hidden_size")?;
+        let word = Embedding::load(params, &format!("{pre}embeddings.word_embeddings"), cfg.vocab, h, qm(&format!("{pre}embeddings.word_embeddings")), "vocab_size × hidden_size")?;
         let position = Embedding::load(params, &format!("{pre}embeddings.position_embeddings"), cfg.max_positions, h, None, "max_position_embeddings × hidden_size")?;
         let token_type = match cfg.arch {
             Arch::Bert if cfg.type_vocab > 0 => {
@@ -276,11 +275,11 @@ impl Bert {
             _ if !params.contains("classifier.weight") => None,
             Arch::Bert => Some(Head::Pooler {
                 pooler: lin("pooler.dense", h, h, hh)?,
-                classifier: Linear::load(params, "classifier", n_labels, h, true, q, "labels (id2label) × hidden_size")?,
+                classifier: Linear::load(params, "classifier", n_labels, h, true, qm("classifier"), "labels (id2label) × hidden_size")?,
             }),
             Arch::DistilBert => Some(Head::PreClassifier {
-                pre: Linear::load(params, "pre_classifier", h, h, true, q, "dim × dim")?,
-                classifier: Linear::load(params, "classifier", n_labels, h, true, q, "labels (id2label) × dim")?,
+                pre: Linear::load(params, "pre_classifier", h, h, true, qm("pre_classifier"), "dim × dim")?,
+                classifier: Linear::load(params, "classifier", n_labels, h, true, qm("classifier"), "labels (id2label) × dim")?,
             }),
         };
         let pooling = match files.extra_json("1_Pooling/config.json")? {

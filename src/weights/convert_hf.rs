@@ -164,8 +164,8 @@ fn calibrate(dir: &Path, texts: &[String]) -> Result<BTreeMap<String, Rc<Factor>
     }
     let (files, params) = load_dir(dir, &Device::Cpu)?;
     let model = Bert::new(&files, &params)?;
-    // One Hessian per distinct input, named by the first layer that reads it.
-    let mut stats: Vec<(Vec<String>, Hessian)> = Vec::new();
+    // One Hessian per distinct input, keyed by the first layer that reads it, with all its readers.
+    let mut stats: BTreeMap<String, (Vec<String>, Hessian)> = BTreeMap::new();
     for text in texts {
         let e = model.encode(text, EncodeOptions::default())?;
         model.forward_tapped(&[e], &mut |paths, x| {
@@ -173,19 +173,12 @@ fn calibrate(dir: &Path, texts: &[String]) -> Result<BTreeMap<String, Rc<Factor>
             let rows = x.numel() / c.max(1);
             let x2 = x.reshape(&[rows, c])?;
             let gram = pollster::block_on(x2.transpose()?.matmul(&x2)?.to_vec_f32())?;
-            let at = match stats.iter().position(|(p, _)| p[0] == paths[0]) {
-                Some(i) => i,
-                None => {
-                    stats.push((paths.iter().map(|p| p.to_string()).collect(), Hessian::new(c)));
-                    stats.len() - 1
-                }
-            };
-            stats[at].1.add_gram(&gram, rows);
+            stats.entry(paths[0].clone()).or_insert_with(|| (paths.to_vec(), Hessian::new(c))).1.add_gram(&gram, rows);
             Ok(())
         })?;
     }
     let mut factors = BTreeMap::new();
-    for (paths, h) in stats {
+    for (paths, h) in stats.into_values() {
         let f = Rc::new(h.factor().map_err(|e| Error::InvalidArgument(format!("--calibrate: {}: {e}", paths.join(", "))))?);
         for p in paths {
             factors.insert(p, f.clone());
