@@ -13,10 +13,17 @@ use crate::tensor::{DType, Device, Storage, Tensor};
 pub enum RopeScaling {
     None,
     /// Positions divided by `factor` (every frequency divided by it).
-    Linear { factor: f32 },
+    Linear {
+        factor: f32,
+    },
     /// Llama 3.1: low frequencies divided by `factor`, high ones kept, a
     /// smooth blend between (wavelengths measured against the original context).
-    Llama3 { factor: f32, low_freq_factor: f32, high_freq_factor: f32, original_max_positions: f32 },
+    Llama3 {
+        factor: f32,
+        low_freq_factor: f32,
+        high_freq_factor: f32,
+        original_max_positions: f32,
+    },
 }
 
 /// The `D/2` inverse frequencies of a head of size `head_dim`, as
@@ -71,7 +78,9 @@ impl RopeTable {
         }
         let gpu = match device {
             Device::Cpu => None,
-            Device::Gpu(g) => Some((g.upload(bytemuck::cast_slice(&cos), DType::F32, cos.len())?, g.upload(bytemuck::cast_slice(&sin), DType::F32, sin.len())?)),
+            Device::Gpu(g) => {
+                Some((g.upload(bytemuck::cast_slice(&cos), DType::F32, cos.len())?, g.upload(bytemuck::cast_slice(&sin), DType::F32, sin.len())?))
+            }
         };
         Ok(RopeTable { t, half, cos, sin, gpu })
     }
@@ -107,7 +116,11 @@ impl Tensor {
         };
         let half = table.half;
         if t != table.t || heads == 0 || width != heads * 2 * half {
-            return Err(Error::InvalidArgument(format!("rope: {:?} against a table of {} positions × {half} frequencies and {heads} heads", self.shape(), table.t)));
+            return Err(Error::InvalidArgument(format!(
+                "rope: {:?} against a table of {} positions × {half} frequencies and {heads} heads",
+                self.shape(),
+                table.t
+            )));
         }
         match &table.gpu {
             None => {
@@ -141,8 +154,14 @@ pub struct KvCache {
 
 enum KvLayer {
     /// Rows appended as they come (no allocation up front).
-    Cpu { k: Vec<f32>, v: Vec<f32> },
-    Gpu { k: GpuView, v: GpuView },
+    Cpu {
+        k: Vec<f32>,
+        v: Vec<f32>,
+    },
+    Gpu {
+        k: GpuView,
+        v: GpuView,
+    },
 }
 
 impl KvCache {
@@ -225,7 +244,11 @@ impl KvCache {
             return Err(Error::shapes("attention", k.shape(), &[t, self.width], "k and v must be [T, KV heads × head size]"));
         }
         if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 || qw % heads != 0 || self.width != kv_heads * (qw / heads) {
-            return Err(Error::InvalidArgument(format!("attention: {heads} heads and {kv_heads} KV heads do not fit q {:?} and a cache of width {}", q.shape(), self.width)));
+            return Err(Error::InvalidArgument(format!(
+                "attention: {heads} heads and {kv_heads} KV heads do not fit q {:?} and a cache of width {}",
+                q.shape(),
+                self.width
+            )));
         }
         let p0 = self.len;
         if p0 + t > self.capacity {

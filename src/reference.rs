@@ -66,19 +66,23 @@ pub fn erf(x: f64) -> f64 {
 }
 
 pub fn gelu(x: &[f32]) -> Vec<f32> {
-    x.iter().map(|&v| {
-        let v = v as f64;
-        (0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2))) as f32
-    }).collect()
+    x.iter()
+        .map(|&v| {
+            let v = v as f64;
+            (0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2))) as f32
+        })
+        .collect()
 }
 
 /// GELU, tanh approximation (GPT-2's `gelu_new`), in f64.
 pub fn gelu_tanh(x: &[f32]) -> Vec<f32> {
-    x.iter().map(|&v| {
-        let v = v as f64;
-        let u = (2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v * v * v);
-        (0.5 * v * (1.0 + u.tanh())) as f32
-    }).collect()
+    x.iter()
+        .map(|&v| {
+            let v = v as f64;
+            let u = (2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v * v * v);
+            (0.5 * v * (1.0 + u.tanh())) as f32
+        })
+        .collect()
 }
 
 pub fn silu(x: &[f32]) -> Vec<f32> {
@@ -87,33 +91,39 @@ pub fn silu(x: &[f32]) -> Vec<f32> {
 
 /// Softmax over rows of `cols`.
 pub fn softmax(x: &[f32], cols: usize) -> Vec<f32> {
-    x.chunks(cols).flat_map(|row| {
-        let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
-        let e: Vec<f64> = row.iter().map(|&v| (v as f64 - m).exp()).collect();
-        let s: f64 = e.iter().sum();
-        e.into_iter().map(move |v| (v / s) as f32)
-    }).collect()
+    x.chunks(cols)
+        .flat_map(|row| {
+            let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+            let e: Vec<f64> = row.iter().map(|&v| (v as f64 - m).exp()).collect();
+            let s: f64 = e.iter().sum();
+            e.into_iter().map(move |v| (v / s) as f32)
+        })
+        .collect()
 }
 
 /// Layer norm over rows of `gamma.len()` (biased variance, as PyTorch).
 pub fn layer_norm(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32) -> Vec<f32> {
     let c = gamma.len();
-    x.chunks(c).flat_map(|row| {
-        let mean = row.iter().map(|&v| v as f64).sum::<f64>() / c as f64;
-        let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / c as f64;
-        let inv = 1.0 / (var + eps as f64).sqrt();
-        row.iter().enumerate().map(move |(j, &v)| ((v as f64 - mean) * inv * gamma[j] as f64 + beta[j] as f64) as f32)
-    }).collect()
+    x.chunks(c)
+        .flat_map(|row| {
+            let mean = row.iter().map(|&v| v as f64).sum::<f64>() / c as f64;
+            let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / c as f64;
+            let inv = 1.0 / (var + eps as f64).sqrt();
+            row.iter().enumerate().map(move |(j, &v)| ((v as f64 - mean) * inv * gamma[j] as f64 + beta[j] as f64) as f32)
+        })
+        .collect()
 }
 
 /// RMS norm over rows of `gamma.len()`.
 pub fn rms_norm(x: &[f32], gamma: &[f32], eps: f32) -> Vec<f32> {
     let c = gamma.len();
-    x.chunks(c).flat_map(|row| {
-        let ms = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / c as f64;
-        let inv = 1.0 / (ms + eps as f64).sqrt();
-        row.iter().enumerate().map(move |(j, &v)| (v as f64 * inv * gamma[j] as f64) as f32)
-    }).collect()
+    x.chunks(c)
+        .flat_map(|row| {
+            let ms = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / c as f64;
+            let inv = 1.0 / (ms + eps as f64).sqrt();
+            row.iter().enumerate().map(move |(j, &v)| (v as f64 * inv * gamma[j] as f64) as f32)
+        })
+        .collect()
 }
 
 /// A transposed copy of the last two dims of a contiguous `[B.., R, C]`.
@@ -135,7 +145,14 @@ mod tests {
     #[test]
     fn erf_matches_known_values() {
         // Abramowitz & Stegun, table 7.1.
-        for (x, want) in [(0.0, 0.0), (0.5, 0.5204998778130465), (1.0, 0.8427007929497149), (2.0, 0.9953222650189527), (3.0, 0.9999779095030014), (-1.5, -0.9661051464753108)] {
+        for (x, want) in [
+            (0.0, 0.0),
+            (0.5, 0.5204998778130465),
+            (1.0, 0.8427007929497149),
+            (2.0, 0.9953222650189527),
+            (3.0, 0.9999779095030014),
+            (-1.5, -0.9661051464753108),
+        ] {
             let got = super::erf(x);
             assert!((got - want).abs() < 1e-14, "erf({x}) = {got}, want {want}");
         }

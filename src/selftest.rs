@@ -66,7 +66,10 @@ pub fn compare(name: &str, got: &[f32], want: &[f32], tol: Tol) -> Case {
         None => format!("{} values within {} tolerance (abs {:e}, rel {:e}); max abs error {max_err:e}", got.len(), tol.name, tol.abs, tol.rel),
         Some((i, g, w)) => format!(
             "{bad} of {} values outside {} tolerance (abs {:e}, rel {:e}); first at index {i}: got {g}, expected {w}",
-            got.len(), tol.name, tol.abs, tol.rel
+            got.len(),
+            tol.name,
+            tol.abs,
+            tol.rel
         ),
     };
     Case { name: name.into(), ok: first.is_none(), detail }
@@ -302,11 +305,7 @@ async fn norm_cases(device: &Device, quick: bool) -> Vec<Case> {
     }
     for shape in shapes {
         let c = shape[shape.len() - 1];
-        let inputs = [
-            Input::new(&mut rng, &shape, -3.0, 5.0),
-            Input::new(&mut rng, &[c], 0.5, 1.5),
-            Input::new(&mut rng, &[c], -1.0, 1.0),
-        ];
+        let inputs = [Input::new(&mut rng, &shape, -3.0, 5.0), Input::new(&mut rng, &[c], 0.5, 1.5), Input::new(&mut rng, &[c], -1.0, 1.0)];
         let ln = |t: &[Tensor]| t[0].layer_norm(&t[1], &t[2], 1e-5);
         let ln_ref = |i: &[Input]| r::layer_norm(&i[0].data, &i[1].data, &i[2].data, 1e-5);
         out.push(case(device, format!("layer_norm {shape:?}"), &inputs, ROW_REDUCTION, &ln, &ln_ref).await);
@@ -323,7 +322,8 @@ async fn qmatmul_cases(device: &Device, quick: bool) -> Vec<Case> {
     use crate::quant::{dequantize, quantize};
     let mut rng = Rng::new(5);
     let mut out = Vec::new();
-    let mut shapes = vec![(1, 32, 1, 4, 32), (1, 64, 7, 8, 32), (7, 128, 33, 4, 64), (33, 256, 9, 8, 128), (1, 1024, 257, 4, 32), (5, 96, 4, 4, 32), (2, 384, 65, 8, 64)];
+    let mut shapes =
+        vec![(1, 32, 1, 4, 32), (1, 64, 7, 8, 32), (7, 128, 33, 4, 64), (33, 256, 9, 8, 128), (1, 1024, 257, 4, 32), (5, 96, 4, 4, 32), (2, 384, 65, 8, 64)];
     if !quick {
         shapes.extend([(1, 4096, 64, 4, 64), (64, 576, 40, 4, 32)]);
     }

@@ -45,9 +45,7 @@ impl std::str::FromStr for DeviceRequest {
             "auto" | "" => Ok(DeviceRequest::Auto),
             "webgpu" | "gpu" | "wgpu" => Ok(DeviceRequest::WebGpu),
             "cpu" | "wasm" => Ok(DeviceRequest::Cpu),
-            other => Err(Error::InvalidArgument(format!(
-                "unknown device {other:?}: expected \"auto\", \"webgpu\" or \"cpu\""
-            ))),
+            other => Err(Error::InvalidArgument(format!("unknown device {other:?}: expected \"auto\", \"webgpu\" or \"cpu\""))),
         }
     }
 }

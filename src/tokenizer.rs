@@ -20,12 +20,14 @@ pub struct Encoded {
 
 impl Tokenizer {
     pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Tokenizer> {
-        let mut inner = tokenizers::Tokenizer::from_bytes(bytes)
-            .map_err(|e| Error::Format { file: file.into(), tensor: None, expected: "a Hugging Face tokenizer.json".into(), found: e.to_string() })?;
+        let mut inner = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| Error::Format {
+            file: file.into(),
+            tensor: None,
+            expected: "a Hugging Face tokenizer.json".into(),
+            found: e.to_string(),
+        })?;
         inner.with_padding(None);
-        inner
-            .with_truncation(None)
-            .map_err(|e| Error::InvalidArgument(format!("{file}: cannot switch truncation off: {e}")))?;
+        inner.with_truncation(None).map_err(|e| Error::InvalidArgument(format!("{file}: cannot switch truncation off: {e}")))?;
         Ok(Tokenizer { inner })
     }
 

@@ -237,7 +237,15 @@ fn converted(bits: u32, group: usize, calibrated: bool, mixed: bool) -> Option<P
     let tag = format!("{}{}", if calibrated { "-gptq" } else { "" }, if mixed { "-mixed" } else { "" });
     let out = std::env::temp_dir().join(format!("webfm-bert-minilm-q{bits}g{group}{tag}-{}", std::process::id()));
     if !out.join("model.safetensors").is_file() {
-        let mut args = vec!["convert".to_string(), src.display().to_string(), out.display().to_string(), "--bits".into(), bits.to_string(), "--group".into(), group.to_string()];
+        let mut args = vec![
+            "convert".to_string(),
+            src.display().to_string(),
+            out.display().to_string(),
+            "--bits".into(),
+            bits.to_string(),
+            "--group".into(),
+            group.to_string(),
+        ];
         if calibrated {
             args.extend(["--calibrate".to_string(), root().join("data/calibration.jsonl").display().to_string()]);
         }

@@ -41,7 +41,9 @@ fn selftest_passes_on_the_cpu() {
 
 #[test]
 fn bad_arguments_exit_non_zero_with_a_message() {
-    for args in [&["bench-gemm", "1", "2"][..], &["bench-gemm", "1", "2", "x"], &["frobnicate"], &["selftest", "--device", "tpu"], &["selftest", "--bogus", "1"]] {
+    for args in
+        [&["bench-gemm", "1", "2"][..], &["bench-gemm", "1", "2", "x"], &["frobnicate"], &["selftest", "--device", "tpu"], &["selftest", "--bogus", "1"]]
+    {
         let out = webfm(args);
         assert!(!out.status.success(), "{args:?} should fail");
         let err = String::from_utf8_lossy(&out.stderr);
@@ -57,7 +59,8 @@ fn bad_arguments_exit_non_zero_with_a_message() {
 fn webfm_stdin(args: &[&str], stdin: &str) -> (bool, Vec<serde_json::Value>, String) {
     use std::io::Write;
     use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_webfm")).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run webfm");
+    let mut child =
+        Command::new(env!("CARGO_BIN_EXE_webfm")).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run webfm");
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     let lines = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
@@ -110,7 +113,8 @@ fn generate_prints_the_reference_greedy_tokens_and_logits() {
     let case = &g["models"]["tiny-qwen2"]["cases"][0];
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/models/tiny-qwen2");
     for device in ["cpu", "gpu"] {
-        let args = ["generate", dir, "--prompt", case["prompt"].as_str().unwrap(), "--max-new-tokens", "16", "--ignore-eos", "--logits", "5", "--device", device];
+        let args =
+            ["generate", dir, "--prompt", case["prompt"].as_str().unwrap(), "--max-new-tokens", "16", "--ignore-eos", "--logits", "5", "--device", device];
         let out = webfm(&args);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -181,11 +185,35 @@ fn finetune_writes_an_adapter_that_classify_and_generate_take() {
     let dir = scratch("cli-finetune");
     let p = |n: &str| dir.join(n).display().to_string();
     // A classifier: head + LoRA on the tiny BERT, 2 labels, with an eval set.
-    let rows = ["{\"text\": \"great fun\", \"label\": \"good\"}", "{\"text\": \"awful mess\", \"label\": \"bad\"}", "{\"text\": \"lovely day\", \"label\": \"good\"}", "{\"text\": \"terrible food\", \"label\": \"bad\"}"];
+    let rows = [
+        "{\"text\": \"great fun\", \"label\": \"good\"}",
+        "{\"text\": \"awful mess\", \"label\": \"bad\"}",
+        "{\"text\": \"lovely day\", \"label\": \"good\"}",
+        "{\"text\": \"terrible food\", \"label\": \"bad\"}",
+    ];
     std::fs::write(p("train.jsonl"), rows.join("\n")).unwrap();
     std::fs::write(p("eval.jsonl"), rows[..2].join("\n")).unwrap();
     let model = format!("{root}/tests/models/tiny-bert-cls");
-    let out = webfm(&["finetune", &model, "--train", &p("train.jsonl"), "--eval", &p("eval.jsonl"), "--method", "head+lora", "--epochs", "3", "--batch-size", "2", "--rank", "2", "--device", "cpu", "--out", &p("cls")]);
+    let out = webfm(&[
+        "finetune",
+        &model,
+        "--train",
+        &p("train.jsonl"),
+        "--eval",
+        &p("eval.jsonl"),
+        "--method",
+        "head+lora",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "2",
+        "--rank",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        &p("cls"),
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     let steps: Vec<serde_json::Value> = err.lines().map(|l| serde_json::from_str(l).expect("a JSON line per step")).collect();
@@ -205,13 +233,31 @@ fn finetune_writes_an_adapter_that_classify_and_generate_take() {
     // A decoder: LoRA on the tiny Llama from prompt/completion and text lines.
     std::fs::write(p("text.jsonl"), "{\"prompt\": \"Q: two plus two? A:\", \"completion\": \" four\"}\n{\"text\": \"the cat sat on the mat\"}\n").unwrap();
     let llama = format!("{root}/tests/models/tiny-llama3");
-    let out = webfm(&["finetune", &llama, "--train", &p("text.jsonl"), "--eval", &p("text.jsonl"), "--method", "lora", "--epochs", "2", "--lr", "0.01", "--device", "cpu", "--out", &p("lora")]);
+    let out = webfm(&[
+        "finetune",
+        &llama,
+        "--train",
+        &p("text.jsonl"),
+        "--eval",
+        &p("text.jsonl"),
+        "--method",
+        "lora",
+        "--epochs",
+        "2",
+        "--lr",
+        "0.01",
+        "--device",
+        "cpu",
+        "--out",
+        &p("lora"),
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let loss: Vec<f64> = r["train_loss"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
     assert!(r["eval_loss"].as_f64().unwrap() < loss[0], "training lowered the loss on its own data: {r}");
     let base = webfm(&["generate", &llama, "--prompt", "Q: two plus two? A:", "--max-new-tokens", "3", "--device", "cpu", "--logits", "4"]);
-    let tuned = webfm(&["generate", &llama, "--prompt", "Q: two plus two? A:", "--max-new-tokens", "3", "--device", "cpu", "--logits", "4", "--adapter", &p("lora")]);
+    let tuned =
+        webfm(&["generate", &llama, "--prompt", "Q: two plus two? A:", "--max-new-tokens", "3", "--device", "cpu", "--logits", "4", "--adapter", &p("lora")]);
     assert!(tuned.status.success(), "{}", String::from_utf8_lossy(&tuned.stderr));
     let (b, t): (serde_json::Value, serde_json::Value) = (serde_json::from_slice(&base.stdout).unwrap(), serde_json::from_slice(&tuned.stdout).unwrap());
     assert_ne!(b["logits"], t["logits"], "the adapter changed nothing");
@@ -247,7 +293,17 @@ fn convert_calibrate_runs_gptq_on_encoders_and_refuses_the_rest() {
     // The tiny classifiers (hidden 32, intermediate 64): every encoder linear through GPTQ.
     for name in ["tiny-bert-cls", "tiny-distilbert-cls"] {
         let out = dir.join(name);
-        let o = webfm(&["convert", models.join(name).to_str().unwrap(), out.to_str().unwrap(), "--bits", "8", "--group", "32", "--calibrate", calib.to_str().unwrap()]);
+        let o = webfm(&[
+            "convert",
+            models.join(name).to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--bits",
+            "8",
+            "--group",
+            "32",
+            "--calibrate",
+            calib.to_str().unwrap(),
+        ]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{name}: {err}");
         assert!(err.contains("GPTQ-calibrated 12 linear layers on 39 texts"), "{name}: {err}");

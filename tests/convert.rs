@@ -59,10 +59,18 @@ fn llama_cpp_permute(hf: &[f32], rows: usize, n_head: usize) -> Vec<f32> {
 /// The Hugging Face name the converter must give a GGUF tensor of a Llama model.
 fn expected_name(gguf: &str) -> String {
     let table = [
-        ("token_embd", "model.embed_tokens"), ("output_norm", "model.norm"), ("output", "lm_head"),
-        ("attn_norm", "input_layernorm"), ("ffn_norm", "post_attention_layernorm"),
-        ("attn_q", "self_attn.q_proj"), ("attn_k", "self_attn.k_proj"), ("attn_v", "self_attn.v_proj"), ("attn_output", "self_attn.o_proj"),
-        ("ffn_gate", "mlp.gate_proj"), ("ffn_up", "mlp.up_proj"), ("ffn_down", "mlp.down_proj"),
+        ("token_embd", "model.embed_tokens"),
+        ("output_norm", "model.norm"),
+        ("output", "lm_head"),
+        ("attn_norm", "input_layernorm"),
+        ("ffn_norm", "post_attention_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("ffn_gate", "mlp.gate_proj"),
+        ("ffn_up", "mlp.up_proj"),
+        ("ffn_down", "mlp.down_proj"),
     ];
     let parts: Vec<&str> = gguf.split('.').collect();
     let look = |m: &str| table.iter().find(|(g, _)| *g == m).map(|(_, h)| *h).unwrap_or_else(|| panic!("unmapped {gguf}"));
@@ -85,7 +93,12 @@ fn check_against_gguf(gguf: &Path, out: &Path) -> usize {
     let config: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
     let meta = |k: &str| g.get(&format!("llama.{k}")).unwrap_or_else(|| panic!("llama.{k}")).clone();
     let (n_head, n_head_kv) = (meta("attention.head_count").as_u64().unwrap() as usize, meta("attention.head_count_kv").as_u64().unwrap() as usize);
-    for (field, key) in [("hidden_size", "embedding_length"), ("intermediate_size", "feed_forward_length"), ("num_hidden_layers", "block_count"), ("max_position_embeddings", "context_length")] {
+    for (field, key) in [
+        ("hidden_size", "embedding_length"),
+        ("intermediate_size", "feed_forward_length"),
+        ("num_hidden_layers", "block_count"),
+        ("max_position_embeddings", "context_length"),
+    ] {
         assert_eq!(config[field].as_u64(), meta(key).as_u64(), "config.json {field} vs llama.{key}");
     }
     assert_eq!((config["num_attention_heads"].as_u64(), config["num_key_value_heads"].as_u64()), (Some(n_head as u64), Some(n_head_kv as u64)));
@@ -139,7 +152,11 @@ fn check_against_gguf(gguf: &Path, out: &Path) -> usize {
         compared += ours.len();
     }
     assert!(permuted >= 2, "Q and K of every layer checked");
-    eprintln!("{}: {} tensors, {compared} values equal candle's ({signed_zeros} -0.0 as +0.0), {permuted} Q/K tensors un-permuted", gguf.display(), g.tensors.len());
+    eprintln!(
+        "{}: {} tensors, {compared} values equal candle's ({signed_zeros} -0.0 as +0.0), {permuted} Q/K tensors un-permuted",
+        gguf.display(),
+        g.tensors.len()
+    );
     compared
 }
 

@@ -61,7 +61,11 @@ fn minilm_converts_to_8_and_4_bit_folders() {
         }
         // 6 layers x (query, key, value, attention output, intermediate, output) + word embeddings + pooler.
         for part in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "intermediate.dense", "output.dense"] {
-            assert_eq!(quantized.iter().filter(|n| n.contains(part) && !(part == "output.dense" && n.contains("attention"))).count(), 6, "{part} in every layer: {quantized:?}");
+            assert_eq!(
+                quantized.iter().filter(|n| n.contains(part) && !(part == "output.dense" && n.contains("attention"))).count(),
+                6,
+                "{part} in every layer: {quantized:?}"
+            );
         }
         assert!(quantized.iter().any(|n| n.ends_with("word_embeddings.weight")), "{quantized:?}");
         assert!(bytes.len() * 3 < orig_bytes.len(), "{bits}-bit folder is {} bytes, f32 {}", bytes.len(), orig_bytes.len());

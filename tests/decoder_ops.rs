@@ -26,9 +26,8 @@ fn reference(q: &[f32], k: &[f32], v: &[f32], t: usize, p0: usize, heads: usize,
     for i in 0..t {
         for h in 0..heads {
             let g = h / (heads / kv_heads);
-            let scores: Vec<f64> = (0..=p0 + i)
-                .map(|j| (0..d).map(|c| q[i * w + h * d + c] as f64 * k[j * kw + g * d + c] as f64).sum::<f64>() / (d as f64).sqrt())
-                .collect();
+            let scores: Vec<f64> =
+                (0..=p0 + i).map(|j| (0..d).map(|c| q[i * w + h * d + c] as f64 * k[j * kw + g * d + c] as f64).sum::<f64>() / (d as f64).sqrt()).collect();
             let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let e: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
             let sum: f64 = e.iter().sum();
@@ -110,7 +109,9 @@ fn gpu_prefill_matches_the_cpu_in_chunks_and_across_workgroups() {
     // splits of 256 keys: 130 queries span 3 workgroups; later chunks start
     // mid-cache; 2,000 keys of 64 and 1,030 of 128 are where one loop over
     // all keys went wrong on lavapipe.
-    for (steps, h, kvh, d) in [(&[130usize][..], 3, 1, 64), (&[17, 40, 1, 1][..], 6, 2, 32), (&[2, 2][..], 1, 1, 4), (&[300, 700, 1000][..], 2, 1, 64), (&[1030][..], 1, 1, 128)] {
+    for (steps, h, kvh, d) in
+        [(&[130usize][..], 3, 1, 64), (&[17, 40, 1, 1][..], 6, 2, 32), (&[2, 2][..], 1, 1, 4), (&[300, 700, 1000][..], 2, 1, 64), (&[1030][..], 1, 1, 128)]
+    {
         let total: usize = steps.iter().sum();
         let (w, kw) = (h * d, kvh * d);
         let (q, k, v) = (data(total * w, 5), data(total * kw, 6), data(total * kw, 7));
@@ -204,4 +205,3 @@ fn greedy_token_agrees_on_both_devices_with_the_penalty_and_ties() {
         assert_eq!(pollster::block_on(greedy_token(&t, &[], 1.0)).unwrap(), 300, "{}", dev.kind());
     }
 }
-

@@ -85,7 +85,14 @@ fn batch(model: &Bert, e: &Value) -> Vec<Example> {
         .map(|(i, t)| {
             let encoded = model.encode(t.as_str().unwrap(), EncodeOptions::default()).unwrap();
             let mask = b["attention_mask"][i].as_array().unwrap();
-            let want: Vec<u32> = b["input_ids"][i].as_array().unwrap().iter().zip(mask).filter(|(_, m)| m.as_u64() == Some(1)).map(|(x, _)| x.as_u64().unwrap() as u32).collect();
+            let want: Vec<u32> = b["input_ids"][i]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(mask)
+                .filter(|(_, m)| m.as_u64() == Some(1))
+                .map(|(x, _)| x.as_u64().unwrap() as u32)
+                .collect();
             assert_eq!(encoded.ids, want, "token ids of {t}");
             Example { encoded, label: b["labels"][i].as_u64().unwrap() as usize }
         })
@@ -189,9 +196,7 @@ fn check_decoder_steps(device: &Device, what: &str) {
             ex
         })
         .collect();
-    let last = |trainer: &LoraTrainer| -> Vec<f32> {
-        examples.iter().flat_map(|ex| read(&trainer.logits(&ex.ids).unwrap().last_row().unwrap())).collect()
-    };
+    let last = |trainer: &LoraTrainer| -> Vec<f32> { examples.iter().flat_map(|ex| read(&trainer.logits(&ex.ids).unwrap().last_row().unwrap())).collect() };
     assert_close(&last(&trainer), &floats(&d["logits_last_before"]["values"]), 1e-4, &format!("{what}: last logits before training"));
     for step in d["steps"].as_array().unwrap() {
         let r = pollster::block_on(trainer.step(&examples, opt.lr)).unwrap();
@@ -303,7 +308,11 @@ fn adapters_round_trip_with_peft_files() {
 fn a_seed_makes_a_run_repeatable() {
     use webfm::train::run::{ClassifierRun, Method, Options};
     let model = load(&root().join("tests/models/tiny-bert-cls"), &Device::Cpu);
-    let data: Vec<(String, String)> = ["good film", "bad film", "nice day", "awful day", "fine work", "poor work"].iter().enumerate().map(|(i, t)| (t.to_string(), if i % 2 == 0 { "pos" } else { "neg" }.to_string())).collect();
+    let data: Vec<(String, String)> = ["good film", "bad film", "nice day", "awful day", "fine work", "poor work"]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.to_string(), if i % 2 == 0 { "pos" } else { "neg" }.to_string()))
+        .collect();
     let losses = |seed| {
         let opt = Options { method: Method::HeadLora, rank: 2, epochs: 2, batch_size: 2, seed, lr: 1e-2, ..Options::default() };
         let mut run = ClassifierRun::new(&model, &data, &opt).unwrap();

@@ -48,7 +48,12 @@ fn train(model: &Bert, opt: &Options, what: &str) -> f32 {
         assert!(s.loss.is_finite(), "{what}: step {} loss {}", s.step, s.loss);
     }
     let (acc, loss) = pollster::block_on(run.evaluate(&test)).unwrap();
-    eprintln!("{what}: held-out accuracy {:.1}% (loss {loss:.3}), {:.1} examples/s; train loss per step: {}", acc * 100.0, run.examples_per_second(), curve(run.train_loss()));
+    eprintln!(
+        "{what}: held-out accuracy {:.1}% (loss {loss:.3}), {:.1} examples/s; train loss per step: {}",
+        acc * 100.0,
+        run.examples_per_second(),
+        curve(run.train_loss())
+    );
     acc
 }
 
@@ -84,12 +89,21 @@ fn smollm2_lora_lowers_held_out_loss() {
         qa("What colour is an orange?", "Orange."),
         qa("What colour are most clouds?", "White."),
     ];
-    let held_out = vec![qa("What colour is a lemon?", "Yellow."), qa("What colour is milk?", "White."), qa("What colour is a strawberry?", "Red."), qa("What colour is the sea?", "Blue.")];
+    let held_out = vec![
+        qa("What colour is a lemon?", "Yellow."),
+        qa("What colour is milk?", "White."),
+        qa("What colour is a strawberry?", "Red."),
+        qa("What colour is the sea?", "Blue."),
+    ];
     let opt = Options { method: Method::Lora, lr: 2e-3, epochs: 4, batch_size: 4, seed: 1, rank: 8, alpha: 16.0, ..Options::default() };
     let mut run = TextRun::new(&model, &train, &opt).unwrap();
     let before = pollster::block_on(run.evaluate(&held_out)).unwrap();
     while pollster::block_on(run.step()).unwrap().is_some() {}
     let after = pollster::block_on(run.evaluate(&held_out)).unwrap();
-    eprintln!("SmolLM2 LoRA: held-out loss {before:.3} -> {after:.3}, {:.1} examples/s; train loss per step: {}", run.examples_per_second(), curve(run.train_loss()));
+    eprintln!(
+        "SmolLM2 LoRA: held-out loss {before:.3} -> {after:.3}, {:.1} examples/s; train loss per step: {}",
+        run.examples_per_second(),
+        curve(run.train_loss())
+    );
     assert!(after < before * 0.8, "held-out loss {before} -> {after}: not lowered by a fifth");
 }

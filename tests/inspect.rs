@@ -43,7 +43,12 @@ fn gguf_tensors_types_and_totals() {
         let data = if ty == GgmlType(12) { vec![0; numel / be * bb] } else { random_data(rng, ty, numel) };
         GgufTensor { name: name.into(), ne: ne.to_vec(), ty, data }
     };
-    let ts = vec![mk("a", &[64, 3], GgmlType::Q4_0, &mut rng), mk("b", &[32], GgmlType::F32, &mut rng), mk("c", &[32, 2], GgmlType::Q8_0, &mut rng), mk("d", &[256], GgmlType(12), &mut rng)];
+    let ts = vec![
+        mk("a", &[64, 3], GgmlType::Q4_0, &mut rng),
+        mk("b", &[32], GgmlType::F32, &mut rng),
+        mk("c", &[32, 2], GgmlType::Q8_0, &mut rng),
+        mk("d", &[256], GgmlType(12), &mut rng),
+    ];
     let path = dir.join("m.gguf");
     std::fs::write(&path, write_gguf(3, &[("general.architecture", Value::String("llama".into()))], &ts)).unwrap();
     let r = json(&["inspect", path.to_str().unwrap(), "--json"]);
@@ -58,7 +63,10 @@ fn gguf_tensors_types_and_totals() {
     assert_eq!((t["tensors"].as_u64(), t["bytes"].as_u64(), t["parameters"].as_u64()), (Some(4), Some(6 * 18 + 128 + 2 * 34 + 144), Some(192 + 32 + 64 + 256)));
     assert_eq!((t["quantized_tensors"].as_u64(), t["quantized_parameters"].as_u64()), (Some(2), Some(256)));
     let text = String::from_utf8(webfm(&["inspect", path.to_str().unwrap()]).stdout).unwrap();
-    assert!(text.contains("name") && text.contains("Q4_0") && text.contains("4-bit g32") && text.lines().last().unwrap().starts_with("total: 4 tensors"), "{text}");
+    assert!(
+        text.contains("name") && text.contains("Q4_0") && text.contains("4-bit g32") && text.lines().last().unwrap().starts_with("total: 4 tensors"),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

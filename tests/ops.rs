@@ -6,8 +6,7 @@ use webfm::selftest::{run_family, Family};
 use webfm::{Device, DeviceRequest};
 
 fn gpu() -> Device {
-    pollster::block_on(Device::new(DeviceRequest::WebGpu))
-        .expect("no wgpu adapter: install mesa-vulkan-drivers (scripts/setup.sh does)")
+    pollster::block_on(Device::new(DeviceRequest::WebGpu)).expect("no wgpu adapter: install mesa-vulkan-drivers (scripts/setup.sh does)")
 }
 
 fn check(device: &Device, family: Family) {

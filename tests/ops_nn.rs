@@ -20,8 +20,7 @@ fn close(a: &[f32], b: &[f32], what: &str) {
 fn encoder_attention_matches_the_cpu() {
     let g = gpu();
     // (B, T, heads, D, lens)
-    let cases: [(usize, usize, usize, usize, &[usize]); 4] =
-        [(1, 1, 1, 4, &[1]), (3, 13, 3, 8, &[13, 5, 1]), (2, 7, 2, 36, &[7, 6]), (1, 70, 1, 128, &[69])];
+    let cases: [(usize, usize, usize, usize, &[usize]); 4] = [(1, 1, 1, 4, &[1]), (3, 13, 3, 8, &[13, 5, 1]), (2, 7, 2, 36, &[7, 6]), (1, 70, 1, 128, &[69])];
     for (b, t, h, d, lens) in cases {
         let w = h * d;
         // One fused [B, T, 3W] projection; q, k, v are column views of it.

@@ -64,12 +64,8 @@ fn formulas_match_finite_differences() {
         let w = c64(&data(n, seed + 100), &shape);
         let c = *shape.last().unwrap();
 
-        let acts: [(Act, fn(&C) -> C); 4] = [
-            (Act::Gelu, gelu_erf),
-            (Act::GeluTanh, |x| x.gelu().unwrap()),
-            (Act::Silu, |x| x.silu().unwrap()),
-            (Act::Relu, |x| x.relu().unwrap()),
-        ];
+        let acts: [(Act, fn(&C) -> C); 4] =
+            [(Act::Gelu, gelu_erf), (Act::GeluTanh, |x| x.gelu().unwrap()), (Act::Silu, |x| x.silu().unwrap()), (Act::Relu, |x| x.relu().unwrap())];
         for (act, f) in acts {
             // ReLU's kink: keep inputs away from 0.
             let x = if act == Act::Relu { (x.abs().unwrap() + 0.1).unwrap().mul(&x.sign().unwrap()).unwrap() } else { x.clone() };
@@ -92,7 +88,11 @@ fn formulas_match_finite_differences() {
                 let centred = if rms { x.clone() } else { x.broadcast_sub(&x.mean_keepdim(D::Minus1).unwrap()).unwrap() };
                 let inv = (centred.sqr().unwrap().mean_keepdim(D::Minus1).unwrap() + eps).unwrap().sqrt().unwrap().recip().unwrap();
                 let y = centred.broadcast_mul(&inv).unwrap().broadcast_mul(g).unwrap();
-                if rms { y } else { y.broadcast_add(b).unwrap() }
+                if rms {
+                    y
+                } else {
+                    y.broadcast_add(b).unwrap()
+                }
             };
             let (dx, dg, db) = formulas::norm_backward(&x, &gamma, &w, eps, rms).unwrap();
             let what = format!("{} {shape:?}", if rms { "rms_norm" } else { "layer_norm" });
@@ -234,7 +234,10 @@ fn gpu_backward_kernels_match_the_cpu() {
         let opt = AdamW { lr: 0.01, weight_decay: 0.1, ..AdamW::default() };
         both(
             &|d| {
-                let (m, v) = (on(d, &data(n, seed + 3), &[rows, cols]), on(d, &data(n, seed + 4), &[rows, cols]).mul(&on(d, &data(n, seed + 4), &[rows, cols])).unwrap());
+                let (m, v) = (
+                    on(d, &data(n, seed + 3), &[rows, cols]),
+                    on(d, &data(n, seed + 4), &[rows, cols]).mul(&on(d, &data(n, seed + 4), &[rows, cols])).unwrap(),
+                );
                 let (p, m, v) = opt.update(3, 0.02, 0.7, &on(d, &x, &[rows, cols]), &on(d, &dy, &[rows, cols]), &m, &v).unwrap();
                 vec![p, m, v]
             },
@@ -242,7 +245,10 @@ fn gpu_backward_kernels_match_the_cpu() {
         );
         if cols % 4 == 0 || cols == 1 || cols == 65 {
             let heads = if cols % 5 == 0 { 5 } else { 1 };
-            both(&|d| vec![on(d, &x, &[rows, cols]).split_heads(heads).unwrap(), on(d, &x, &[rows, cols]).split_heads(heads).unwrap().merge_heads().unwrap()], "split/merge heads");
+            both(
+                &|d| vec![on(d, &x, &[rows, cols]).split_heads(heads).unwrap(), on(d, &x, &[rows, cols]).split_heads(heads).unwrap().merge_heads().unwrap()],
+                "split/merge heads",
+            );
         }
     }
     // split_heads moves head h's columns to block h; merge_heads undoes it.

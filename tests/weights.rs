@@ -166,12 +166,20 @@ fn sharded_index() {
     let a = f32_bytes(&[1.0, 2.0]);
     let h = f16_bytes(&[1.0, 2.0]);
     let shard1 = serialize("s1", &[Entry { name: "a.weight", dtype: Dtype::F32, shape: &[2], bytes: &a }], &BTreeMap::new()).unwrap();
-    let shard2 = serialize("s2", &[Entry { name: "b.half", dtype: Dtype::F16, shape: &[2], bytes: &h }, Entry { name: "c.bf16", dtype: Dtype::F16, shape: &[2], bytes: &h }], &BTreeMap::new()).unwrap();
+    let shard2 = serialize(
+        "s2",
+        &[Entry { name: "b.half", dtype: Dtype::F16, shape: &[2], bytes: &h }, Entry { name: "c.bf16", dtype: Dtype::F16, shape: &[2], bytes: &h }],
+        &BTreeMap::new(),
+    )
+    .unwrap();
     let h1 = Header::parse("model-00001-of-00002.safetensors", &shard1).unwrap();
     let h2 = Header::parse("model-00002-of-00002.safetensors", &shard2).unwrap();
     idx.check_shard("model-00001-of-00002.safetensors", &h1).unwrap();
     idx.check_shard("model-00002-of-00002.safetensors", &h2).unwrap();
-    assert_has(&err_of(idx.check_shard("model-00002-of-00002.safetensors", &h1)), &["model-00001-of-00002.safetensors: tensor 'b.half'", "places in model-00002-of-00002.safetensors"]);
+    assert_has(
+        &err_of(idx.check_shard("model-00002-of-00002.safetensors", &h1)),
+        &["model-00001-of-00002.safetensors: tensor 'b.half'", "places in model-00002-of-00002.safetensors"],
+    );
     let h12 = Header::parse("model-00002-of-00002.safetensors", &shard1).unwrap(); // a.weight in the wrong shard
     let idx2 = ShardIndex::parse("i.json", br#"{"weight_map":{"a.weight":"model-00001-of-00002.safetensors"}}"#).unwrap();
     assert_has(&err_of(idx2.check_shard("model-00002-of-00002.safetensors", &h12)), &["tensor 'a.weight'", "only in model-00001-of-00002.safetensors"]);

@@ -103,14 +103,15 @@ fn safetensors_parser_never_panics_on_mutations() {
 #[test]
 fn gguf_parser_never_panics_on_mutations() {
     let mut rng = Rng(0x6699);
-    let tensors: Vec<GgufTensor> = [(GgmlType::Q4_0, vec![64, 2]), (GgmlType::Q4_1, vec![32]), (GgmlType::Q8_0, vec![32, 2]), (GgmlType::F16, vec![8, 3]), (GgmlType::F32, vec![5])]
-        .into_iter()
-        .enumerate()
-        .map(|(i, (ty, ne))| {
-            let numel = ne.iter().product::<u64>() as usize;
-            GgufTensor { name: format!("blk.{i}.weight"), ne, ty, data: random_data(&mut rng, ty, numel) }
-        })
-        .collect();
+    let tensors: Vec<GgufTensor> =
+        [(GgmlType::Q4_0, vec![64, 2]), (GgmlType::Q4_1, vec![32]), (GgmlType::Q8_0, vec![32, 2]), (GgmlType::F16, vec![8, 3]), (GgmlType::F32, vec![5])]
+            .into_iter()
+            .enumerate()
+            .map(|(i, (ty, ne))| {
+                let numel = ne.iter().product::<u64>() as usize;
+                GgufTensor { name: format!("blk.{i}.weight"), ne, ty, data: random_data(&mut rng, ty, numel) }
+            })
+            .collect();
     let valid = write_gguf(3, &all_value_types(), &tensors);
     exercise_gguf(&valid);
     write_seed("gguf", &valid);

@@ -98,7 +98,11 @@ pub(crate) fn causal_attention(q: &GpuView, k: &GpuView, v: &GpuView, c: Causal)
     let params = c.params(splits, split)?;
     // One prefill split writes the result; otherwise partial sums then `reduce`.
     let direct = splits == 1 && c.t > 1;
-    let (partial, stats) = if direct { (out.clone(), gpu.alloc(1, DType::F32)?) } else { (gpu.alloc(splits * c.t * width, DType::F32)?, gpu.alloc(splits * c.t * c.heads * 2, DType::F32)?) };
+    let (partial, stats) = if direct {
+        (out.clone(), gpu.alloc(1, DType::F32)?)
+    } else {
+        (gpu.alloc(splits * c.t * width, DType::F32)?, gpu.alloc(splits * c.t * c.heads * 2, DType::F32)?)
+    };
     let bufs = [(1, q.buffer()), (2, k.buffer()), (3, v.buffer()), (4, partial.buffer()), (5, stats.buffer())];
     if c.t > 1 {
         let kernel = Kernel::new(Shader::Decoder, "prefill").with("WG", ATTN_WG);

@@ -3,11 +3,11 @@
 //! pipeline cache, one command encoder shared by many dispatches, and an async
 //! readback that works natively and in the browser.
 
+pub(crate) mod decoder;
 pub(crate) mod kernels;
+pub(crate) mod nn;
 pub(crate) mod ops;
 mod pool;
-pub(crate) mod decoder;
-pub(crate) mod nn;
 pub(crate) mod qops;
 pub(crate) mod train;
 
@@ -114,11 +114,7 @@ async fn summary_of(adapter: &wgpu::Adapter) -> AdapterSummary {
 
 async fn request_adapter() -> Result<wgpu::Adapter> {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    desc.backends = if cfg!(target_arch = "wasm32") {
-        wgpu::Backends::BROWSER_WEBGPU
-    } else {
-        wgpu::Backends::PRIMARY
-    };
+    desc.backends = if cfg!(target_arch = "wasm32") { wgpu::Backends::BROWSER_WEBGPU } else { wgpu::Backends::PRIMARY };
     #[cfg(target_arch = "wasm32")]
     if !crate::platform::has_navigator_gpu() {
         return Err(Error::NoAdapter { reason: "navigator.gpu is missing in this browser or context".into() });
@@ -175,12 +171,7 @@ impl Gpu {
         let f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
         let required_features = if f16 { wgpu::Features::SHADER_F16 } else { wgpu::Features::empty() };
         let (device, queue) = adapter
-            .request_device(&wgpu::DeviceDescriptor {
-                label: Some("webfm"),
-                required_features,
-                required_limits: limits.clone(),
-                ..Default::default()
-            })
+            .request_device(&wgpu::DeviceDescriptor { label: Some("webfm"), required_features, required_limits: limits.clone(), ..Default::default() })
             .await
             .map_err(|e| Error::DeviceRequest(e.to_string()))?;
         let fault = Arc::new(Mutex::new(None));
@@ -279,12 +270,7 @@ impl Gpu {
     fn check_size(&self, what: impl FnOnce() -> String, bytes: u64) -> Result<()> {
         let limit = self.binding_cap.get();
         if bytes > limit {
-            return Err(Error::LimitExceeded {
-                what: what(),
-                needed: bytes,
-                limit_name: "maxStorageBufferBindingSize",
-                limit,
-            });
+            return Err(Error::LimitExceeded { what: what(), needed: bytes, limit_name: "maxStorageBufferBindingSize", limit });
         }
         Ok(())
     }
@@ -323,9 +309,7 @@ impl Gpu {
             return Ok(());
         }
         let mut pending = self.pending.borrow_mut();
-        let encoder = pending.get_or_insert_with(|| {
-            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webfm.step") })
-        });
+        let encoder = pending.get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webfm.step") }));
         encoder.copy_buffer_to_buffer(src.buffer(), (src.offset * 4) as u64, dst.buffer(), ((dst.offset + at) * 4) as u64, (numel * 4) as u64);
         Ok(())
     }
@@ -354,19 +338,10 @@ impl Gpu {
             usage: wgpu::BufferUsages::UNIFORM,
         });
         let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
-        entries.extend(buffers.iter().map(|(binding, b)| wgpu::BindGroupEntry {
-            binding: *binding,
-            resource: b.as_entire_binding(),
-        }));
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(kernel.entry),
-            layout: &compiled.layout,
-            entries: &entries,
-        });
+        entries.extend(buffers.iter().map(|(binding, b)| wgpu::BindGroupEntry { binding: *binding, resource: b.as_entire_binding() }));
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(kernel.entry), layout: &compiled.layout, entries: &entries });
         let mut pending = self.pending.borrow_mut();
-        let encoder = pending.get_or_insert_with(|| {
-            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webfm.step") })
-        });
+        let encoder = pending.get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webfm.step") }));
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.entry), timestamp_writes: None });
             pass.set_pipeline(&compiled.pipeline);
@@ -428,9 +403,7 @@ impl Gpu {
     /// they run from the event loop while we await.
     fn wait_native(&self) -> Result<()> {
         #[cfg(not(target_arch = "wasm32"))]
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Readback(e.to_string()))?;
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Readback(e.to_string()))?;
         Ok(())
     }
 
@@ -455,13 +428,8 @@ impl Gpu {
             let _ = tx.send(r);
         });
         self.wait_native()?;
-        rx.await
-            .map_err(|_| Error::Readback("the GPU device was lost during the readback".into()))?
-            .map_err(|e| Error::Readback(e.to_string()))?;
-        let data = staging
-            .get_mapped_range(..)
-            .map_err(|e| Error::Readback(e.to_string()))?[..bytes as usize]
-            .to_vec();
+        rx.await.map_err(|_| Error::Readback("the GPU device was lost during the readback".into()))?.map_err(|e| Error::Readback(e.to_string()))?;
+        let data = staging.get_mapped_range(..).map_err(|e| Error::Readback(e.to_string()))?[..bytes as usize].to_vec();
         staging.unmap();
         staging.destroy();
         self.check_fault()?;

@@ -48,7 +48,16 @@ pub(crate) fn gather(gpu: &Rc<Gpu>, ids: &[u32], cols: usize, blocks: &[(usize, 
 }
 
 /// A quantized `[rows, cols]` matrix expanded to f32, contiguous.
-pub(crate) fn dequantize(gpu: &Rc<Gpu>, packed: &GpuView, scales: &GpuView, biases: &GpuView, bits: u32, group: usize, rows: usize, cols: usize) -> Result<GpuView> {
+pub(crate) fn dequantize(
+    gpu: &Rc<Gpu>,
+    packed: &GpuView,
+    scales: &GpuView,
+    biases: &GpuView,
+    bits: u32,
+    group: usize,
+    rows: usize,
+    cols: usize,
+) -> Result<GpuView> {
     let n = rows * cols;
     let out = gpu.alloc(n, DType::F32)?;
     let params = [to_u32("elements", n)?, to_u32("cols", cols)?, 0, to_u32("rows", rows)?, to_u32("group", group)?, 0, 0, 0];
@@ -88,8 +97,14 @@ pub(crate) fn attention(q: Rows, k: Rows, v: Rows, lens: &GpuView, b: usize, t: 
     }
     let v4 = |x: usize, what: &str| to_u32(what, x / 4);
     let params = [
-        to_u32("T", t)?, v4(head_dim, "D")?, v4(q.ld, "ld")?, v4(width, "width")?,
-        v4(q.off + q.view.offset, "offset")?, v4(k.off + k.view.offset, "offset")?, v4(v.off + v.view.offset, "offset")?, scale.to_bits(),
+        to_u32("T", t)?,
+        v4(head_dim, "D")?,
+        v4(q.ld, "ld")?,
+        v4(width, "width")?,
+        v4(q.off + q.view.offset, "offset")?,
+        v4(k.off + k.view.offset, "offset")?,
+        v4(v.off + v.view.offset, "offset")?,
+        scale.to_bits(),
     ];
     let kernel = Kernel::new(Shader::Attention, "encoder").with("WG", ATTN_WG);
     let bufs = [(1, q.view.buffer()), (2, k.view.buffer()), (3, v.view.buffer()), (4, lens.buffer()), (5, out.buffer())];

@@ -90,15 +90,7 @@ fn batched(v: &GpuView, shape: &[usize], dtype: DType) -> Result<(GpuView, DType
 }
 
 /// `[B.., M, K] x [B.., K, N] -> out`, shapes already checked.
-pub(crate) fn matmul(
-    a: &GpuView,
-    a_shape: &[usize],
-    b: &GpuView,
-    b_shape: &[usize],
-    b_dtype: DType,
-    out: Vec<usize>,
-    kernel: GemmKernel,
-) -> Result<Tensor> {
+pub(crate) fn matmul(a: &GpuView, a_shape: &[usize], b: &GpuView, b_shape: &[usize], b_dtype: DType, out: Vec<usize>, kernel: GemmKernel) -> Result<Tensor> {
     let gpu = a.gpu();
     let (m, k) = (a_shape[a_shape.len() - 2], a_shape[a_shape.len() - 1]);
     let n = b_shape[b_shape.len() - 1];
@@ -114,10 +106,22 @@ pub(crate) fn matmul(
     let b_bs = if b_shape.len() == 2 { 0 } else { b_bs };
     let u = |name: &str, v: usize| to_u32(name, v);
     let params = [
-        u("M", m)?, u("N", n)?, u("K", k)?, u("batch", batch)?,
-        u("offset", a_off)?, u("stride", a_bs)?, u("stride", a_rs)?, u("stride", a_cs)?,
-        u("offset", b_off)?, u("stride", b_bs)?, u("stride", b_rs)?, u("stride", b_cs)?,
-        0, u("M*N", m * n)?, 0, 0,
+        u("M", m)?,
+        u("N", n)?,
+        u("K", k)?,
+        u("batch", batch)?,
+        u("offset", a_off)?,
+        u("stride", a_bs)?,
+        u("stride", a_rs)?,
+        u("stride", a_cs)?,
+        u("offset", b_off)?,
+        u("stride", b_bs)?,
+        u("stride", b_rs)?,
+        u("stride", b_cs)?,
+        0,
+        u("M*N", m * n)?,
+        0,
+        0,
     ];
     let batch = u("batch", batch)?;
     let f16 = b_dtype == DType::F16;
@@ -135,10 +139,22 @@ pub(crate) fn matmul(
     };
     if let Some((mm_entry, gemv_entry, b_major)) = layout {
         let params4 = [
-            params[0], params[1], params[2], batch,
-            u("offset", a_off / 4)?, u("stride", a_bs / 4)?, u("stride", a_rs / 4)?, 0,
-            u("offset", b_off / 4)?, u("stride", b_bs / 4)?, u("stride", b_major / 4)?, 0,
-            0, params[13], 0, 0,
+            params[0],
+            params[1],
+            params[2],
+            batch,
+            u("offset", a_off / 4)?,
+            u("stride", a_bs / 4)?,
+            u("stride", a_rs / 4)?,
+            0,
+            u("offset", b_off / 4)?,
+            u("stride", b_bs / 4)?,
+            u("stride", b_major / 4)?,
+            0,
+            0,
+            params[13],
+            0,
+            0,
         ];
         let (wx, wy) = GEMM_WG;
         let (tm, tn) = GEMM_TILE;
@@ -146,7 +162,9 @@ pub(crate) fn matmul(
         let (spec, groups) = match (m, gemv_entry) {
             (1, "gemv_nn") => (Kernel::new(Shader::GemmVec4, gemv_entry).with("WG_X", gx).with("WG_Y", gy), [u("N", n / 4)?.div_ceil(gx), 1, batch]),
             (1, _) => (Kernel::new(Shader::GemmVec4, gemv_entry).with("WG_X", gx).with("WG_Y", gy), [u("N", n)?.div_ceil(gy), 1, batch]),
-            _ => (Kernel::new(Shader::GemmVec4, mm_entry).with("WG_X", wx).with("WG_Y", wy), [u("N", n)?.div_ceil(tn * wx), u("M", m)?.div_ceil(tm * wy), batch]),
+            _ => {
+                (Kernel::new(Shader::GemmVec4, mm_entry).with("WG_X", wx).with("WG_Y", wy), [u("N", n)?.div_ceil(tn * wx), u("M", m)?.div_ceil(tm * wy), batch])
+            }
         };
         gpu.dispatch(&spec.f16(f16), &params4, &[(1, av.buffer()), (2, bv.buffer()), (3, c.buffer())], groups)?;
         return Ok(wrap(c, out));

@@ -8,9 +8,7 @@ use std::rc::{Rc, Weak};
 /// Free buffers kept beyond this many bytes are destroyed instead.
 const MAX_FREE_BYTES: u64 = 512 << 20;
 
-pub(crate) const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_SRC)
-    .union(wgpu::BufferUsages::COPY_DST);
+pub(crate) const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 #[derive(Default)]
 pub(crate) struct Pool {
@@ -28,7 +26,11 @@ pub(crate) fn bucket(bytes: u64, cap: u64) -> u64 {
     let bytes = bytes.max(256);
     let step = 1u64 << (63 - bytes.leading_zeros()).saturating_sub(3);
     let rounded = bytes.div_ceil(step) * step;
-    if rounded > cap { bytes.div_ceil(4) * 4 } else { rounded }
+    if rounded > cap {
+        bytes.div_ceil(4) * 4
+    } else {
+        rounded
+    }
 }
 
 /// A buffer borrowed from the pool; it goes back when the last view drops.
@@ -65,12 +67,7 @@ impl Pool {
                 pool.free_bytes -= size;
                 b
             }
-            None => device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("webfm.pool"),
-                size,
-                usage: USAGE,
-                mapped_at_creation: false,
-            }),
+            None => device.create_buffer(&wgpu::BufferDescriptor { label: Some("webfm.pool"), size, usage: USAGE, mapped_at_creation: false }),
         };
         pool.live_bytes += size;
         pool.peak_bytes = pool.peak_bytes.max(pool.live_bytes + pool.free_bytes);

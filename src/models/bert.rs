@@ -225,8 +225,16 @@ impl Bert {
             Linear::load(params, &path, out, inp, true, qm(&path), why)
         };
         let ln = |name: &str| LayerNorm::load(params, &format!("{pre}{name}"), h, cfg.eps, "hidden_size");
-        let word = Embedding::load(params, &format!("{pre}embeddings.word_embeddings"), cfg.vocab, h, qm(&format!("{pre}embeddings.word_embeddings")), "vocab_size × hidden_size")?;
-        let position = Embedding::load(params, &format!("{pre}embeddings.position_embeddings"), cfg.max_positions, h, None, "max_position_embeddings × hidden_size")?;
+        let word = Embedding::load(
+            params,
+            &format!("{pre}embeddings.word_embeddings"),
+            cfg.vocab,
+            h,
+            qm(&format!("{pre}embeddings.word_embeddings")),
+            "vocab_size × hidden_size",
+        )?;
+        let position =
+            Embedding::load(params, &format!("{pre}embeddings.position_embeddings"), cfg.max_positions, h, None, "max_position_embeddings × hidden_size")?;
         let token_type = match cfg.arch {
             Arch::Bert if cfg.type_vocab > 0 => {
                 Some(Embedding::load(params, &format!("{pre}embeddings.token_type_embeddings"), cfg.type_vocab, h, None, "type_vocab_size × hidden_size")?)
@@ -238,8 +246,9 @@ impl Bert {
             let layer = match cfg.arch {
                 Arch::Bert => {
                     let l = format!("encoder.layer.{i}");
-                    let paths = ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "intermediate.dense", "output.dense"]
-                        .map(|n| format!("{pre}{l}.{n}"));
+                    let paths =
+                        ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "intermediate.dense", "output.dense"]
+                            .map(|n| format!("{pre}{l}.{n}"));
                     Layer {
                         paths,
                         q: lin(&format!("{l}.attention.self.query"), h, h, hh)?,
@@ -254,7 +263,8 @@ impl Bert {
                 }
                 Arch::DistilBert => {
                     let l = format!("transformer.layer.{i}");
-                    let paths = ["attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "ffn.lin1", "ffn.lin2"].map(|n| format!("{pre}{l}.{n}"));
+                    let paths =
+                        ["attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "ffn.lin1", "ffn.lin2"].map(|n| format!("{pre}{l}.{n}"));
                     Layer {
                         paths,
                         q: lin(&format!("{l}.attention.q_lin"), h, h, "dim × dim")?,
@@ -318,7 +328,10 @@ impl Bert {
         }
         let e = self.tokenizer.encode(text, None)?;
         if e.ids.len() > max {
-            return Err(Error::InvalidArgument(format!("the text has {} tokens, more than the {max} this model takes; pass truncate: true to cut it", e.ids.len())));
+            return Err(Error::InvalidArgument(format!(
+                "the text has {} tokens, more than the {max} this model takes; pass truncate: true to cut it",
+                e.ids.len()
+            )));
         }
         Ok(e)
     }
@@ -407,7 +420,11 @@ impl Bert {
 
     /// Logits `[B, labels]` of the classification head.
     pub async fn logits(&self, batch: &[Encoded]) -> Result<Vec<Vec<f32>>> {
-        let head = self.head.as_ref().ok_or_else(|| Error::InvalidArgument("classify: this model has no classification head (no classifier.weight); pass candidate labels for zero-shot classification".into()))?;
+        let head = self.head.as_ref().ok_or_else(|| {
+            Error::InvalidArgument(
+                "classify: this model has no classification head (no classifier.weight); pass candidate labels for zero-shot classification".into(),
+            )
+        })?;
         let hidden = self.forward(batch)?;
         let (b, t, h) = (batch.len(), hidden.shape()[1], self.config.hidden);
         let cls = hidden.reshape(&[b, t * h])?.narrow_last(0, h)?;
@@ -520,7 +537,11 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Cosine similarity.
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let n = (dot(a, a) * dot(b, b)).sqrt();
-    if n == 0.0 { 0.0 } else { dot(a, b) / n }
+    if n == 0.0 {
+        0.0
+    } else {
+        dot(a, b) / n
+    }
 }
 
 pub fn softmax(x: &[f32]) -> Vec<f32> {

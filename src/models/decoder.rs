@@ -80,7 +80,12 @@ impl Decoder {
                 (Box::new(m), v, p)
             }
             other => {
-                return Err(bad("config.json", None, format!("a decoder \"model_type\": {SUPPORTED}"), format!("{other:?}, which webfm does not generate with")));
+                return Err(bad(
+                    "config.json",
+                    None,
+                    format!("a decoder \"model_type\": {SUPPORTED}"),
+                    format!("{other:?}, which webfm does not generate with"),
+                ));
             }
         };
         tokenizer.check_fits(vocab)?;
@@ -172,7 +177,11 @@ impl Decoder {
     /// The chat template applied to `messages` (`{role, content}`), ending
     /// with the assistant's turn opened.
     pub fn apply_chat_template(&self, messages: &[ChatMessage]) -> Result<String> {
-        let template = self.info.chat_template.as_deref().ok_or_else(|| Error::InvalidArgument("chat: this model has no chat template (tokenizer_config.json has no \"chat_template\")".into()))?;
+        let template = self
+            .info
+            .chat_template
+            .as_deref()
+            .ok_or_else(|| Error::InvalidArgument("chat: this model has no chat template (tokenizer_config.json has no \"chat_template\")".into()))?;
         if messages.is_empty() {
             return Err(Error::InvalidArgument("chat: no messages".into()));
         }
@@ -362,7 +371,20 @@ impl Generation {
         seen.sort_unstable();
         seen.dedup();
         let rng = Rng(opt.seed ^ 0x5eed_0000_0000_0000);
-        Ok(Generation { model, opt, cache, prompt_ids, ids: Vec::new(), seen, rng, text: String::new(), emitted: 0, finish: None, first_logits: None, keep_first_logits: false })
+        Ok(Generation {
+            model,
+            opt,
+            cache,
+            prompt_ids,
+            ids: Vec::new(),
+            seen,
+            rng,
+            text: String::new(),
+            emitted: 0,
+            finish: None,
+            first_logits: None,
+            keep_first_logits: false,
+        })
     }
 
     /// Keeps the prefill's last-position logits in `first_logits` (the CLI's `--logits`).
@@ -438,7 +460,11 @@ impl Generation {
         let full = self.model.tokenizer.decode(&self.ids, false)?;
         // Earlier text stays as it was handed out; byte-level BPE only ever
         // completes the trailing replacement characters.
-        let mut text = if full.starts_with(&self.text[..self.emitted]) { full } else { format!("{}{}", &self.text[..self.emitted], full.get(self.emitted..).unwrap_or("")) };
+        let mut text = if full.starts_with(&self.text[..self.emitted]) {
+            full
+        } else {
+            format!("{}{}", &self.text[..self.emitted], full.get(self.emitted..).unwrap_or(""))
+        };
         let search_from = self.emitted.saturating_sub(self.opt.stop.iter().map(String::len).max().unwrap_or(0));
         let search_from = (0..=search_from).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
         if let Some(at) = self.opt.stop.iter().filter_map(|s| text[search_from..].find(s.as_str()).map(|i| i + search_from)).min() {
@@ -456,13 +482,8 @@ impl Generation {
             end -= '\u{FFFD}'.len_utf8();
         }
         // Hold back a suffix that could begin a stop string.
-        let hold = self
-            .opt
-            .stop
-            .iter()
-            .filter_map(|s| (1..s.len()).rev().find(|&k| s.is_char_boundary(k) && self.text[..end].ends_with(&s[..k])))
-            .max()
-            .unwrap_or(0);
+        let hold =
+            self.opt.stop.iter().filter_map(|s| (1..s.len()).rev().find(|&k| s.is_char_boundary(k) && self.text[..end].ends_with(&s[..k]))).max().unwrap_or(0);
         let end = end - hold;
         let end = end.max(self.emitted);
         let piece = self.text[self.emitted..end].to_string();

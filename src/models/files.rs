@@ -107,7 +107,12 @@ pub mod native {
         let names: Vec<String> = match &index {
             Some(i) => i.shards().into_iter().map(str::to_string).collect(),
             None if dir.join("model.safetensors").is_file() => vec!["model.safetensors".to_string()],
-            None => return Err(Error::Io { file: dir.join("model.safetensors").display().to_string(), message: format!("the model folder has neither model.safetensors nor {INDEX_FILE}") }),
+            None => {
+                return Err(Error::Io {
+                    file: dir.join("model.safetensors").display().to_string(),
+                    message: format!("the model folder has neither model.safetensors nor {INDEX_FILE}"),
+                })
+            }
         };
         for name in names {
             let path = dir.join(&name);

@@ -148,7 +148,8 @@ impl Llama {
         let mut layers = Vec::with_capacity(c.layers);
         for i in 0..c.layers {
             let l = format!("model.layers.{i}");
-            let paths = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"].map(|n| format!("{l}.{n}"));
+            let paths = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
+                .map(|n| format!("{l}.{n}"));
             layers.push(Layer {
                 paths,
                 ln1: norm(format!("{l}.input_layernorm"))?,

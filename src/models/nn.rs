@@ -71,7 +71,12 @@ fn quantized_blocks(p: &Params, prefix: &str, rows: usize, cols: usize, q: Quant
     let words_per_row = cols * q.bits as usize / 32;
     let groups = cols / q.group;
     if cols % q.group != 0 {
-        return Err(crate::weights::bad("config.json", Some(&wname), format!("in features divisible by the group size {}", q.group), format!("{cols} in features")));
+        return Err(crate::weights::bad(
+            "config.json",
+            Some(&wname),
+            format!("in features divisible by the group size {}", q.group),
+            format!("{cols} in features"),
+        ));
     }
     let why_q = format!("{why}, {} bits in groups of {}", q.bits, q.group);
     let (block_rows, blocks) = p.words(&wname, &[rows, words_per_row], &why_q)?;
@@ -275,7 +280,10 @@ impl Embedding {
     /// Rows `ids` of the table: `[ids.len(), cols]`, f32.
     pub fn forward(&self, device: &Device, ids: &[u32]) -> Result<Tensor> {
         if let Some(&bad) = ids.iter().find(|&&i| i as usize >= self.rows) {
-            return Err(Error::InvalidArgument(format!("token id {bad} is outside the embedding table's {} rows: the tokenizer does not match the model", self.rows)));
+            return Err(Error::InvalidArgument(format!(
+                "token id {bad} is outside the embedding table's {} rows: the tokenizer does not match the model",
+                self.rows
+            )));
         }
         match device {
             Device::Cpu => self.forward_cpu(ids),

@@ -11,10 +11,10 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use super::nn::Quantization;
 use crate::error::{Error, Result};
 use crate::gpu::GpuView;
 use crate::tensor::{DType, Device, Storage, Tensor};
-use super::nn::Quantization;
 use crate::weights::bad;
 use crate::weights::convert::{quantizable, quantize_weight};
 use crate::weights::safetensors::{Dtype, TensorInfo};
@@ -22,10 +22,20 @@ use crate::weights::safetensors::{Dtype, TensorInfo};
 /// A file's tensor on the device. Floats are f32 (bf16 widened), or f16 on a
 /// GPU with `shader-f16`; `U32` words are kept raw (packed quantized codes).
 pub(crate) enum Param {
-    Float { shape: Vec<usize>, block_rows: usize, blocks: Vec<Tensor> },
-    Words { shape: Vec<usize>, block_rows: usize, blocks: Vec<Words> },
+    Float {
+        shape: Vec<usize>,
+        block_rows: usize,
+        blocks: Vec<Tensor>,
+    },
+    Words {
+        shape: Vec<usize>,
+        block_rows: usize,
+        blocks: Vec<Words>,
+    },
     /// A dtype no module reads (e.g. int64 `position_ids` buffers): kept as a name only.
-    Unused { dtype: Dtype },
+    Unused {
+        dtype: Dtype,
+    },
 }
 
 #[derive(Clone)]
@@ -218,7 +228,9 @@ impl Params {
                 self.check_shape(name, shape, want, why)?;
                 Ok((*block_rows, blocks.clone()))
             }
-            Param::Words { .. } => Err(bad(self.file_of(name), Some(name), "a float tensor (F32, F16 or BF16)", "U32 words: a quantized weight where the config says float")),
+            Param::Words { .. } => {
+                Err(bad(self.file_of(name), Some(name), "a float tensor (F32, F16 or BF16)", "U32 words: a quantized weight where the config says float"))
+            }
             Param::Unused { dtype } => Err(bad(self.file_of(name), Some(name), "a float tensor (F32, F16 or BF16)", format!("dtype {}", dtype.name()))),
         }
     }
@@ -239,9 +251,10 @@ impl Params {
     pub(crate) fn float_rows(&self, name: &str, want: &[usize], why: &str, start: usize, len: usize) -> Result<Tensor> {
         let (block_rows, blocks) = self.float_blocks(name, want, why)?;
         let (b, at) = (start / block_rows, start % block_rows);
-        let block = blocks.get(b).filter(|_| at + len <= block_rows).ok_or_else(|| {
-            Error::InvalidArgument(format!("{name}: rows {start}..{} cross a buffer boundary", start + len))
-        })?;
+        let block = blocks
+            .get(b)
+            .filter(|_| at + len <= block_rows)
+            .ok_or_else(|| Error::InvalidArgument(format!("{name}: rows {start}..{} cross a buffer boundary", start + len)))?;
         let row_len: usize = want[1..].iter().product();
         let t = widen_tensor(block)?;
         match &t.storage {
@@ -283,6 +296,8 @@ pub(crate) fn widen_tensor(t: &Tensor) -> Result<Tensor> {
     match (t.dtype, &t.storage) {
         (DType::F32, _) => Ok(t.clone()),
         (_, Storage::Cpu(c)) => Ok(Tensor { shape: t.shape.clone(), dtype: DType::F32, storage: Storage::Cpu(c.to_dtype(candle_core::DType::F32)?) }),
-        (dtype, Storage::Gpu(v)) => Ok(Tensor { shape: t.shape.clone(), dtype: DType::F32, storage: Storage::Gpu(crate::gpu::ops::contiguous_f32(v, &t.shape, dtype)?) }),
+        (dtype, Storage::Gpu(v)) => {
+            Ok(Tensor { shape: t.shape.clone(), dtype: DType::F32, storage: Storage::Gpu(crate::gpu::ops::contiguous_f32(v, &t.shape, dtype)?) })
+        }
     }
 }

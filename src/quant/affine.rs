@@ -52,15 +52,7 @@ pub fn check_params(rows: usize, cols: usize, bits: u32, group: usize) -> Result
 
 impl QuantizedMatrix {
     /// Assembles a matrix from parts read from a file, checking every length.
-    pub fn from_parts(
-        rows: usize,
-        cols: usize,
-        bits: u32,
-        group: usize,
-        packed: Vec<u32>,
-        scales: Vec<f32>,
-        biases: Vec<f32>,
-    ) -> Result<Self> {
+    pub fn from_parts(rows: usize, cols: usize, bits: u32, group: usize, packed: Vec<u32>, scales: Vec<f32>, biases: Vec<f32>) -> Result<Self> {
         check_params(rows, cols, bits, group)?;
         let m = QuantizedMatrix { rows, cols, bits, group, packed, scales, biases };
         let words = rows * m.words_per_row();
@@ -177,9 +169,8 @@ pub fn quantize_with(w: &[f32], rows: usize, cols: usize, bits: u32, group: usiz
                 lo = lo.min(v);
                 hi = hi.max(v);
             }
-            let bad = |what: &str| {
-                Error::InvalidArgument(format!("affine quantization: row {r}, group {k} (columns {}..{}): {what}", k * group, (k + 1) * group))
-            };
+            let bad =
+                |what: &str| Error::InvalidArgument(format!("affine quantization: row {r}, group {k} (columns {}..{}): {what}", k * group, (k + 1) * group));
             if !lo.is_finite() || !hi.is_finite() || vals.iter().any(|v| v.is_nan()) {
                 return Err(bad("holds a NaN or an infinity"));
             }

@@ -25,7 +25,11 @@ pub struct QTensor {
 pub(crate) enum QStorage {
     Cpu(Rc<QuantizedMatrix>),
     /// packed `[N, K*b/32]` u32, scales and biases `[N, K/G]` f32.
-    Gpu { packed: GpuView, scales: GpuView, biases: GpuView },
+    Gpu {
+        packed: GpuView,
+        scales: GpuView,
+        biases: GpuView,
+    },
 }
 
 impl QTensor {
@@ -105,12 +109,20 @@ impl Tensor {
             (Storage::Cpu(x), QStorage::Cpu(m)) => {
                 let xs = x.flatten_all()?.to_vec1::<f32>()?;
                 let y = matmul_qt_cpu(&xs, rows, m);
-                Ok(Tensor { shape: out_shape.clone(), dtype: DType::F32, storage: Storage::Cpu(candle_core::Tensor::from_vec(y, out_shape, &candle_core::Device::Cpu)?) })
+                Ok(Tensor {
+                    shape: out_shape.clone(),
+                    dtype: DType::F32,
+                    storage: Storage::Cpu(candle_core::Tensor::from_vec(y, out_shape, &candle_core::Device::Cpu)?),
+                })
             }
             (Storage::Gpu(x), QStorage::Gpu { packed, scales, biases }) => {
                 crate::gpu::qops::matmul_qt(x, &self.shape, rows, w, [packed, scales, biases], out_shape)
             }
-            _ => Err(Error::DeviceMismatch { op: "matmul_qt", lhs: self.device_name(), rhs: if matches!(w.storage, QStorage::Cpu(_)) { "cpu" } else { "webgpu" } }),
+            _ => Err(Error::DeviceMismatch {
+                op: "matmul_qt",
+                lhs: self.device_name(),
+                rhs: if matches!(w.storage, QStorage::Cpu(_)) { "cpu" } else { "webgpu" },
+            }),
         }
     }
 }

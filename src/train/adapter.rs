@@ -61,9 +61,11 @@ impl AdapterFile {
     /// the config is in the metadata).
     pub fn parse_safetensors(weights: &[u8]) -> Result<AdapterFile> {
         let st = SafeTensors::parse(WEIGHTS_FILE, weights)?;
-        let config = st.header.metadata.get("webfm.adapter_config").ok_or_else(|| {
-            bad(WEIGHTS_FILE, "no webfm.adapter_config in the metadata: for an adapter from PEFT, pass its adapter_config.json too")
-        })?;
+        let config = st
+            .header
+            .metadata
+            .get("webfm.adapter_config")
+            .ok_or_else(|| bad(WEIGHTS_FILE, "no webfm.adapter_config in the metadata: for an adapter from PEFT, pass its adapter_config.json too"))?;
         AdapterFile::parse(config.as_bytes(), weights)
     }
 
@@ -88,7 +90,8 @@ impl AdapterFile {
 
     /// The two files' bytes: `(adapter_config.json, adapter_model.safetensors)`.
     pub fn to_bytes(&self) -> Result<(Vec<u8>, Vec<u8>)> {
-        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = self.tensors.iter().map(|(n, (s, v))| (n.clone(), s.clone(), bytemuck::cast_slice(v).to_vec())).collect();
+        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> =
+            self.tensors.iter().map(|(n, (s, v))| (n.clone(), s.clone(), bytemuck::cast_slice(v).to_vec())).collect();
         let entries: Vec<Entry> = bytes.iter().map(|(n, s, b)| Entry { name: n, dtype: Dtype::F32, shape: s, bytes: b }).collect();
         let mut metadata = self.metadata.clone();
         metadata.insert("webfm.adapter_config".into(), serde_json::Value::Object(self.config.clone()).to_string());
@@ -98,7 +101,13 @@ impl AdapterFile {
     }
 
     /// A file from trained tensors (read back from the device).
-    pub async fn from_params(params: Vec<(String, Tensor)>, lora: Option<&LoraConfig>, modules_to_save: &[&str], base: &str, metadata: BTreeMap<String, String>) -> Result<AdapterFile> {
+    pub async fn from_params(
+        params: Vec<(String, Tensor)>,
+        lora: Option<&LoraConfig>,
+        modules_to_save: &[&str],
+        base: &str,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<AdapterFile> {
         let mut tensors = BTreeMap::new();
         for (name, t) in params {
             tensors.insert(name, (t.shape().to_vec(), t.to_vec_f32().await?));
@@ -135,9 +144,10 @@ impl AdapterFile {
         let mut adapters = BTreeMap::new();
         for name in self.tensors.keys().filter(|n| n.ends_with(".lora_A.weight")) {
             let path = name.strip_prefix(PEFT_PREFIX).and_then(|n| n.strip_suffix(".lora_A.weight")).unwrap_or(name);
-            let (_, inp, out) = layers.iter().find(|(p, _, _)| p == path).ok_or_else(|| {
-                bad(WEIGHTS_FILE, format!("{name}: this model has no layer {path:?} (an adapter for another base model?)"))
-            })?;
+            let (_, inp, out) = layers
+                .iter()
+                .find(|(p, _, _)| p == path)
+                .ok_or_else(|| bad(WEIGHTS_FILE, format!("{name}: this model has no layer {path:?} (an adapter for another base model?)")))?;
             let r = cfg.rank;
             let a = self.tensor(device, name, &[r, *inp], &format!("rank {r} on {path}"))?;
             let b = self.tensor(device, &format!("{PEFT_PREFIX}{path}.lora_B.weight"), &[*out, r], &format!("rank {r} on {path}"))?;
@@ -210,7 +220,9 @@ impl LoraSet {
 impl Decoder {
     /// The LoRA layers `(path, in, out)` of this decoder (Llama family only).
     fn lora_layers(&self) -> Result<Vec<(String, usize, usize)>> {
-        let net = self.llama().ok_or_else(|| Error::InvalidArgument(format!("adapters are supported on Llama-family decoders; this model is {:?}", self.info.model_type)))?;
+        let net = self
+            .llama()
+            .ok_or_else(|| Error::InvalidArgument(format!("adapters are supported on Llama-family decoders; this model is {:?}", self.info.model_type)))?;
         Ok(net.layers.iter().flat_map(|l| l.paths.iter().zip(l.linears()).map(|(p, lin)| (p.clone(), lin.in_features, lin.out_features))).collect())
     }
 
@@ -229,7 +241,9 @@ impl Decoder {
     /// folded into the weights (no extra cost per token); quantized or f16
     /// layers keep them beside. Returns how many layers merged.
     pub fn set_adapter(&self, set: Option<&LoraSet>, merge: bool) -> Result<usize> {
-        let net = self.llama().ok_or_else(|| Error::InvalidArgument(format!("adapters are supported on Llama-family decoders; this model is {:?}", self.info.model_type)))?;
+        let net = self
+            .llama()
+            .ok_or_else(|| Error::InvalidArgument(format!("adapters are supported on Llama-family decoders; this model is {:?}", self.info.model_type)))?;
         let mut merged = 0;
         for l in &net.layers {
             for (path, lin) in l.paths.iter().zip(l.linears()) {

@@ -114,7 +114,12 @@ fn causal_mask(device: &crate::tensor::Device, t: usize) -> Result<Tensor> {
 impl<'m> LoraTrainer<'m> {
     /// Fresh adapters (PEFT's init, seeded) on the layers `config` targets.
     pub fn new(model: &'m Decoder, config: LoraConfig, seed: u64, opt: AdamW, max_grad_norm: Option<f32>) -> Result<LoraTrainer<'m>> {
-        let net = model.llama().ok_or_else(|| Error::InvalidArgument(format!("LoRA fine-tuning supports Llama-family decoders (llama, mistral, qwen2); this model is {:?}", model.info.model_type)))?;
+        let net = model.llama().ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "LoRA fine-tuning supports Llama-family decoders (llama, mistral, qwen2); this model is {:?}",
+                model.info.model_type
+            ))
+        })?;
         // Training differentiates the base alone: no loaded adapter may sit in its layers.
         model.set_adapter(None, false)?;
         let layers = net.layers.iter().flat_map(|l| l.paths.iter().map(String::as_str).zip(l.linears()));
@@ -141,7 +146,10 @@ impl<'m> LoraTrainer<'m> {
             return Err(Error::InvalidArgument("fine-tuning: an example has no tokens".into()));
         }
         if t > self.model.info.max_positions {
-            return Err(Error::InvalidArgument(format!("fine-tuning: an example of {t} tokens is longer than the model's {} positions", self.model.info.max_positions)));
+            return Err(Error::InvalidArgument(format!(
+                "fine-tuning: an example of {t} tokens is longer than the model's {} positions",
+                self.model.info.max_positions
+            )));
         }
         let table = RopeTable::new(device, &self.net.inv_freq, 0, t)?;
         let mask = causal_mask(device, t)?;

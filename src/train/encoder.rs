@@ -265,7 +265,13 @@ impl ClassifierAdapter {
     }
 
     /// Labels with softmax scores, best first, at most `top_k` per text.
-    pub async fn classify(&self, model: &Bert, texts: &[&str], top_k: Option<usize>, opt: crate::models::bert::EncodeOptions) -> Result<Vec<Vec<crate::models::bert::LabelScore>>> {
+    pub async fn classify(
+        &self,
+        model: &Bert,
+        texts: &[&str],
+        top_k: Option<usize>,
+        opt: crate::models::bert::EncodeOptions,
+    ) -> Result<Vec<Vec<crate::models::bert::LabelScore>>> {
         let mut out = Vec::with_capacity(texts.len());
         for t in texts {
             let e = model.encode(t, opt)?;

@@ -127,7 +127,12 @@ impl LoraSet {
     /// `A` uniform in ±1/√in, `B` zero (PEFT's init: the adapted model
     /// starts equal to the base). An error lists the layer names when no
     /// target matches.
-    pub fn new<'a>(device: &crate::tensor::Device, config: LoraConfig, layers: impl IntoIterator<Item = (&'a str, &'a Linear)>, rng: &mut Rng) -> Result<LoraSet> {
+    pub fn new<'a>(
+        device: &crate::tensor::Device,
+        config: LoraConfig,
+        layers: impl IntoIterator<Item = (&'a str, &'a Linear)>,
+        rng: &mut Rng,
+    ) -> Result<LoraSet> {
         config.check()?;
         let mut adapters = std::collections::BTreeMap::new();
         let mut names = std::collections::BTreeSet::new();

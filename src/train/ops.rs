@@ -172,7 +172,15 @@ impl Tensor {
     }
 
     #[allow(clippy::type_complexity)]
-    fn norm_backward(&self, op: &'static str, gamma: &Tensor, dy: &Tensor, eps: f32, rms: bool, params: bool) -> Result<(Tensor, Option<(Tensor, Option<Tensor>)>)> {
+    fn norm_backward(
+        &self,
+        op: &'static str,
+        gamma: &Tensor,
+        dy: &Tensor,
+        eps: f32,
+        rms: bool,
+        params: bool,
+    ) -> Result<(Tensor, Option<(Tensor, Option<Tensor>)>)> {
         same_shape(op, self, dy)?;
         let c = *self.shape.last().ok_or_else(|| Error::InvalidArgument(format!("{op}: needs at least 1 dim")))?;
         if gamma.shape() != [c] {

@@ -62,7 +62,14 @@ impl Optimizer {
     /// Updates every `(name, tensor)` of `params` from `grads` at learning
     /// rate `lr`, handing each new tensor to `set`. A loss or gradient that
     /// is not finite stops before any change, naming the step.
-    pub async fn step(&mut self, loss: &Tensor, grads: &Grads, params: Vec<(String, Tensor)>, lr: f64, mut set: impl FnMut(&str, Tensor) -> Result<()>) -> Result<StepReport> {
+    pub async fn step(
+        &mut self,
+        loss: &Tensor,
+        grads: &Grads,
+        params: Vec<(String, Tensor)>,
+        lr: f64,
+        mut set: impl FnMut(&str, Tensor) -> Result<()>,
+    ) -> Result<StepReport> {
         let mut sq: Option<Tensor> = None;
         for g in grads.values() {
             let s = g.sum_squares()?;

@@ -54,7 +54,20 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { method: Method::HeadLora, rank: 8, alpha: 16.0, targets: None, lr: 1e-3, epochs: 3, batch_size: 8, seed: 0, warmup: 0.1, weight_decay: 0.01, max_grad_norm: Some(1.0), max_tokens: None }
+        Options {
+            method: Method::HeadLora,
+            rank: 8,
+            alpha: 16.0,
+            targets: None,
+            lr: 1e-3,
+            epochs: 3,
+            batch_size: 8,
+            seed: 0,
+            warmup: 0.1,
+            weight_decay: 0.01,
+            max_grad_norm: Some(1.0),
+            max_tokens: None,
+        }
     }
 }
 
@@ -198,7 +211,11 @@ impl<'m> ClassifierRun<'m> {
         let lora = match opt.method {
             Method::Head => None,
             Method::HeadLora => Some(opt.lora(&["query", "value", "q_lin", "v_lin"])),
-            Method::Lora => return Err(Error::InvalidArgument("fine-tuning a classifier trains its head: the method is \"head\" or \"head+lora\" (\"lora\" alone is for decoders)".into())),
+            Method::Lora => {
+                return Err(Error::InvalidArgument(
+                    "fine-tuning a classifier trains its head: the method is \"head\" or \"head+lora\" (\"lora\" alone is for decoders)".into(),
+                ))
+            }
         };
         let adapter = ClassifierAdapter::new(model, labels, Pooling::Mean, lora, opt.seed)?;
         let eo = EncodeOptions { truncate: true, max_tokens: opt.max_tokens };
@@ -246,13 +263,21 @@ impl<'m> ClassifierRun<'m> {
 }
 
 /// Accuracy and mean cross-entropy of `adapter` on `data`, with `logits` computing each example's.
-async fn evaluate_classifier(model: &Bert, labels: &[String], data: &Labelled, logits: &mut dyn FnMut(&crate::tokenizer::Encoded) -> Result<crate::tensor::Tensor>) -> Result<(f32, f32)> {
+async fn evaluate_classifier(
+    model: &Bert,
+    labels: &[String],
+    data: &Labelled,
+    logits: &mut dyn FnMut(&crate::tokenizer::Encoded) -> Result<crate::tensor::Tensor>,
+) -> Result<(f32, f32)> {
     if data.is_empty() {
         return Err(Error::InvalidArgument("evaluation: the set is empty".into()));
     }
     let (mut right, mut loss) = (0usize, 0f64);
     for (text, label) in data {
-        let want = labels.iter().position(|l| l == label).ok_or_else(|| Error::InvalidArgument(format!("evaluation: label {label:?} was not in the training set (labels: {labels:?})")))?;
+        let want = labels
+            .iter()
+            .position(|l| l == label)
+            .ok_or_else(|| Error::InvalidArgument(format!("evaluation: label {label:?} was not in the training set (labels: {labels:?})")))?;
         let e = model.encode(text, EncodeOptions::default())?;
         let l = logits(&e)?.to_vec_f32().await?;
         let best = l.iter().enumerate().fold(0, |b, (i, &x)| if x > l[b] { i } else { b });

@@ -60,7 +60,12 @@ fn parse_options(v: &JsValue, default_method: Method) -> Result<Options> {
         }
     };
     let targets = match get(v, "targets") {
-        t if Array::is_array(&t) => Some(Array::from(&t).iter().map(|x| x.as_string().ok_or_else(|| Error::InvalidArgument("finetune: targets must be strings".into()))).collect::<Result<Vec<_>>>()?),
+        t if Array::is_array(&t) => Some(
+            Array::from(&t)
+                .iter()
+                .map(|x| x.as_string().ok_or_else(|| Error::InvalidArgument("finetune: targets must be strings".into())))
+                .collect::<Result<Vec<_>>>()?,
+        ),
         t if t.is_undefined() || t.is_null() => None,
         _ => return Err(Error::InvalidArgument("finetune: targets must be a list of module names".into())),
     };
@@ -158,7 +163,9 @@ async fn adapter_file(src: &JsValue) -> Result<AdapterFile> {
             return Ok(s.into_bytes());
         }
         if v.is_object() {
-            return js_sys::JSON::stringify(v).map(|s| String::from(s).into_bytes()).map_err(|_| Error::InvalidArgument(format!("loadAdapter: {what} is not JSON")));
+            return js_sys::JSON::stringify(v)
+                .map(|s| String::from(s).into_bytes())
+                .map_err(|_| Error::InvalidArgument(format!("loadAdapter: {what} is not JSON")));
         }
         Err(Error::InvalidArgument(format!("loadAdapter: {what} must be bytes")))
     };

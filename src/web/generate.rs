@@ -56,7 +56,10 @@ fn generate_options(v: &JsValue) -> Result<GenerateOptions> {
     let d = GenerateOptions::default();
     let stop = match get(v, "stop") {
         s if s.is_string() => vec![s.as_string().unwrap_or_default()],
-        s if Array::is_array(&s) => Array::from(&s).iter().map(|x| x.as_string().ok_or_else(|| Error::InvalidArgument("generate: stop strings must be strings".into()))).collect::<Result<_>>()?,
+        s if Array::is_array(&s) => Array::from(&s)
+            .iter()
+            .map(|x| x.as_string().ok_or_else(|| Error::InvalidArgument("generate: stop strings must be strings".into())))
+            .collect::<Result<_>>()?,
         _ => Vec::new(),
     };
     let count = |k: &str, default: usize| -> Result<usize> {
@@ -85,7 +88,17 @@ fn prompt_ids(m: &Decoder, prompt: &JsValue) -> Result<Vec<u32>> {
         return check_ids(m, ids.to_vec());
     }
     if Array::is_array(prompt) && Array::from(prompt).length() > 0 && Array::from(prompt).every(&mut |v, _, _| v.as_f64().is_some()) {
-        let ids = Array::from(prompt).iter().map(|v| v.as_f64().unwrap_or(-1.0)).map(|x| if x >= 0.0 && x.fract() == 0.0 && x < u32::MAX as f64 { Ok(x as u32) } else { Err(Error::InvalidArgument(format!("prompt: token id {x} is not a whole number ≥ 0"))) }).collect::<Result<Vec<_>>>()?;
+        let ids = Array::from(prompt)
+            .iter()
+            .map(|v| v.as_f64().unwrap_or(-1.0))
+            .map(|x| {
+                if x >= 0.0 && x.fract() == 0.0 && x < u32::MAX as f64 {
+                    Ok(x as u32)
+                } else {
+                    Err(Error::InvalidArgument(format!("prompt: token id {x} is not a whole number ≥ 0")))
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
         return check_ids(m, ids);
     }
     let text = if let Some(s) = prompt.as_string() {
@@ -129,7 +142,11 @@ pub(super) async fn yield_behind_queued_tasks() {
 async fn yield_with(message_channel: bool) {
     let global = js_sys::global();
     let get = |o: &JsValue, k: &str| Reflect::get(o, &k.into()).unwrap_or(JsValue::UNDEFINED);
-    let channel = if message_channel { get(&global, "MessageChannel").dyn_into::<Function>().ok().and_then(|c| Reflect::construct(&c, &Array::new()).ok()) } else { None };
+    let channel = if message_channel {
+        get(&global, "MessageChannel").dyn_into::<Function>().ok().and_then(|c| Reflect::construct(&c, &Array::new()).ok())
+    } else {
+        None
+    };
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         if let Some(ch) = &channel {
             let (port1, port2) = (get(ch, "port1"), get(ch, "port2"));
@@ -180,7 +197,11 @@ enum State {
     Queued,
     /// `None` while a token is being computed.
     Running(Option<Box<Generation>>),
-    Done { generated: usize, finish: &'static str, cache_bytes: u64 },
+    Done {
+        generated: usize,
+        finish: &'static str,
+        cache_bytes: u64,
+    },
 }
 
 impl Run {
@@ -250,7 +271,9 @@ impl Run {
             }
             // Step outside the borrow: `return()` and `stats()` may come in meanwhile.
             let mut g = match &mut run.borrow_mut().state {
-                State::Running(g) => g.take().ok_or_else(|| Error::InvalidArgument("generate: next() called while a token is running; await each next()".into()))?,
+                State::Running(g) => {
+                    g.take().ok_or_else(|| Error::InvalidArgument("generate: next() called while a token is running; await each next()".into()))?
+                }
                 _ => unreachable!("checked above"),
             };
             let step = g.next().await;
@@ -418,7 +441,8 @@ impl TextModel {
     /// The chat template applied to `[{role, content}]` (the prompt `generate` would see).
     #[wasm_bindgen(js_name = applyChatTemplate)]
     pub fn apply_chat_template(&self, messages: JsValue) -> std::result::Result<String, JsError> {
-        let messages: Vec<ChatMessage> = serde_wasm_bindgen::from_value(messages).map_err(|e| JsError::new(&format!("applyChatTemplate: messages must be [{{role, content}}] ({e})")))?;
+        let messages: Vec<ChatMessage> =
+            serde_wasm_bindgen::from_value(messages).map_err(|e| JsError::new(&format!("applyChatTemplate: messages must be [{{role, content}}] ({e})")))?;
         self.inner.apply_chat_template(&messages).map_err(js_err)
     }
 

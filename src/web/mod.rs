@@ -21,8 +21,7 @@ fn js_err(e: Error) -> JsError {
 }
 
 fn to_js<T: serde::Serialize>(v: &T) -> Result<JsValue, JsError> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| JsError::new(&format!("could not convert a result for JS: {e}")))
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsError::new(&format!("could not convert a result for JS: {e}")))
 }
 
 #[wasm_bindgen(start)]
@@ -174,9 +173,7 @@ pub async fn bench_gemm(device: String, m: u32, k: u32, n: u32, kernel: Option<S
         "gemv" => GemmKernel::Gemv,
         other => return Err(JsError::new(&format!("unknown kernel {other:?}: expected \"tiled\" or \"naive\""))),
     };
-    let r = crate::bench::gemm(&device, m as usize, k as usize, n as usize, kernel, iters.unwrap_or(3) as usize, bt.unwrap_or(false))
-        .await
-        .map_err(js_err)?;
+    let r = crate::bench::gemm(&device, m as usize, k as usize, n as usize, kernel, iters.unwrap_or(3) as usize, bt.unwrap_or(false)).await.map_err(js_err)?;
     to_js(&r)
 }
 
@@ -186,8 +183,6 @@ pub async fn bench_gemm(device: String, m: u32, k: u32, n: u32, kernel: Option<S
 #[wasm_bindgen(js_name = benchQGemv)]
 pub async fn bench_qgemv(device: String, n: u32, k: u32, bits: u32, group: Option<u32>, iters: Option<u32>) -> Result<JsValue, JsError> {
     let device = Device::new(DeviceRequest::from_str(&device).map_err(js_err)?).await.map_err(js_err)?;
-    let r = crate::bench::qgemv(&device, n as usize, k as usize, bits, group.unwrap_or(32) as usize, iters.unwrap_or(10) as usize)
-        .await
-        .map_err(js_err)?;
+    let r = crate::bench::qgemv(&device, n as usize, k as usize, bits, group.unwrap_or(32) as usize, iters.unwrap_or(10) as usize).await.map_err(js_err)?;
     to_js(&r)
 }

@@ -116,7 +116,12 @@ impl Source {
                     None
                 } else {
                     // A plain object (already-parsed JSON) is accepted for the JSON files.
-                    if v.is_object() && !v.is_instance_of::<js_sys::Uint8Array>() && !v.is_instance_of::<js_sys::ArrayBuffer>() && get(&v, "body").is_undefined() && name.ends_with(".json") {
+                    if v.is_object()
+                        && !v.is_instance_of::<js_sys::Uint8Array>()
+                        && !v.is_instance_of::<js_sys::ArrayBuffer>()
+                        && get(&v, "body").is_undefined()
+                        && name.ends_with(".json")
+                    {
                         let s = js_sys::JSON::stringify(&v).map_err(|_| Error::InvalidArgument(format!("{name}: not JSON-serialisable")))?;
                         Some(String::from(s).into_bytes())
                     } else {
@@ -158,10 +163,9 @@ impl Source {
                 if let Some(resp) = fetch(&format!("{base}model.safetensors"), via).await? {
                     return Ok(vec![("model.safetensors".into(), resp)]);
                 }
-                let index = fetch(&format!("{base}{INDEX_FILE}"), via).await?.ok_or_else(|| Error::Io {
-                    file: format!("{base}model.safetensors"),
-                    message: format!("HTTP 404, and no {INDEX_FILE} either"),
-                })?;
+                let index = fetch(&format!("{base}{INDEX_FILE}"), via)
+                    .await?
+                    .ok_or_else(|| Error::Io { file: format!("{base}model.safetensors"), message: format!("HTTP 404, and no {INDEX_FILE} either") })?;
                 let bytes = Body::of_response(INDEX_FILE, &index)?.read_all(INDEX_FILE).await?;
                 let idx = ShardIndex::parse(INDEX_FILE, &bytes)?;
                 Ok(idx.shards().into_iter().map(|s| (s.to_string(), JsValue::from(format!("{base}{s}")))).collect())
@@ -300,7 +304,10 @@ fn strings(v: &JsValue, what: &str) -> Result<(Vec<String>, bool)> {
         return Ok((vec![s], true));
     }
     if Array::is_array(v) {
-        let list = Array::from(v).iter().map(|x| x.as_string().ok_or_else(|| Error::InvalidArgument(format!("{what}: every item must be a string")))).collect::<Result<Vec<_>>>()?;
+        let list = Array::from(v)
+            .iter()
+            .map(|x| x.as_string().ok_or_else(|| Error::InvalidArgument(format!("{what}: every item must be a string"))))
+            .collect::<Result<Vec<_>>>()?;
         return Ok((list, false));
     }
     Err(Error::InvalidArgument(format!("{what}: expected a string or an array of strings")))

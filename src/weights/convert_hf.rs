@@ -13,8 +13,8 @@ use crate::models::files::load_dir;
 use crate::quant::gptq::{quantize_gptq, Factor, Hessian};
 use crate::tensor::Device;
 use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// Bits and group when a Hugging Face folder is converted without options
 /// (MLX's defaults).
@@ -229,7 +229,10 @@ impl Folder {
         if out.exists() {
             let empty = out.is_dir() && std::fs::read_dir(out).map_err(io(out))?.next().is_none();
             if !empty {
-                return Err(Error::Io { file: out.display().to_string(), message: "already exists and is not an empty folder; choose a new output folder".into() });
+                return Err(Error::Io {
+                    file: out.display().to_string(),
+                    message: "already exists and is not an empty folder; choose a new output folder".into(),
+                });
             }
         }
         let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));

@@ -132,7 +132,12 @@ impl Gguf {
         let data_len = file_len.saturating_sub(self.data_start);
         for t in &self.tensors {
             if t.offset % self.alignment != 0 {
-                return Err(bad(&self.file, Some(&t.name), format!("an offset that is a multiple of the alignment {}", self.alignment), format!("offset {}", t.offset)));
+                return Err(bad(
+                    &self.file,
+                    Some(&t.name),
+                    format!("an offset that is a multiple of the alignment {}", self.alignment),
+                    format!("offset {}", t.offset),
+                ));
             }
             let end = t.offset.checked_add(t.n_bytes);
             if file_len < self.data_start || end.is_none_or(|e| e > data_len) {
@@ -179,7 +184,12 @@ impl Gguf {
         let end = start.and_then(|s| s.checked_add(t.n_bytes));
         let range = start.zip(end).and_then(|(s, e)| Some(usize::try_from(s).ok()?..usize::try_from(e).ok()?));
         range.and_then(|r| bytes.get(r)).ok_or_else(|| {
-            bad(&self.file, Some(&t.name), format!("{} bytes at file offset {}", t.n_bytes, self.data_start.saturating_add(t.offset)), format!("a file of {} bytes", bytes.len()))
+            bad(
+                &self.file,
+                Some(&t.name),
+                format!("{} bytes at file offset {}", t.n_bytes, self.data_start.saturating_add(t.offset)),
+                format!("a file of {} bytes", bytes.len()),
+            )
         })
     }
 }
@@ -198,7 +208,12 @@ impl<'a> Reader<'a> {
 
     fn take(&mut self, n: u64, what: &str, tensor: Option<&str>) -> Result<&'a [u8]> {
         if n > self.left() {
-            return Err(bad(self.file, tensor, format!("{n} bytes for {what} at offset {}", self.pos), format!("{} bytes left: the file is truncated", self.left())));
+            return Err(bad(
+                self.file,
+                tensor,
+                format!("{n} bytes for {what} at offset {}", self.pos),
+                format!("{} bytes left: the file is truncated", self.left()),
+            ));
         }
         let s = &self.b[self.pos..self.pos + n as usize];
         self.pos += n as usize;
@@ -225,9 +240,7 @@ impl<'a> Reader<'a> {
         let len = self.u64(what, tensor)?;
         let bytes = self.take(len, what, tensor)?;
         let end = bytes.iter().rposition(|&c| c != 0).map_or(0, |p| p + 1);
-        std::str::from_utf8(&bytes[..end])
-            .map(str::to_string)
-            .map_err(|e| bad(self.file, tensor, format!("UTF-8 text for {what}"), e.to_string()))
+        std::str::from_utf8(&bytes[..end]).map(str::to_string).map_err(|e| bad(self.file, tensor, format!("UTF-8 text for {what}"), e.to_string()))
     }
 
     fn value(&mut self, ty: ValueType, depth: usize, what: &str) -> Result<Value> {
@@ -303,7 +316,5 @@ pub(crate) fn byte_size(ne: &[u64], ty: GgmlType) -> std::result::Result<u64, (S
         return Err((format!("ne[0] a multiple of {block_elems}, the {ty} block size"), format!("ne {ne:?}")));
     }
     let numel: u64 = ne.iter().product(); // <= bound
-    (numel / block_elems as u64)
-        .checked_mul(block_bytes as u64)
-        .ok_or_else(|| ("a byte size that fits in 64 bits".into(), format!("ne {ne:?} of {ty}")))
+    (numel / block_elems as u64).checked_mul(block_bytes as u64).ok_or_else(|| ("a byte size that fits in 64 bits".into(), format!("ne {ne:?} of {ty}")))
 }

@@ -66,7 +66,12 @@ pub fn architecture(g: &Gguf) -> Result<&str> {
     let v = key(g, "general.architecture")?;
     let arch = v.as_str().ok_or_else(|| bad(&g.file, None, "a string for 'general.architecture'", format!("{v:?}")))?;
     if !ARCHITECTURES.contains(&arch) {
-        return Err(bad(&g.file, None, format!("general.architecture among the ones webfm converts ({})", ARCHITECTURES.join(", ")), format!("architecture '{arch}'")));
+        return Err(bad(
+            &g.file,
+            None,
+            format!("general.architecture among the ones webfm converts ({})", ARCHITECTURES.join(", ")),
+            format!("architecture '{arch}'"),
+        ));
     }
     Ok(arch)
 }
@@ -90,7 +95,12 @@ impl LlamaShape {
         }
         if let Some(rot) = opt_uint(g, &k("rope.dimension_count"))? {
             if rot != head_dim {
-                return Err(bad(&g.file, None, format!("{arch}.rope.dimension_count equal to the head size {head_dim} (partial RoPE is not Llama)"), format!("{rot}")));
+                return Err(bad(
+                    &g.file,
+                    None,
+                    format!("{arch}.rope.dimension_count equal to the head size {head_dim} (partial RoPE is not Llama)"),
+                    format!("{rot}"),
+                ));
             }
         }
         Ok(LlamaShape { n_layers, hidden, n_head, n_head_kv, head_dim })
@@ -131,7 +141,9 @@ pub fn hf_config(g: &Gguf) -> Result<Map<String, serde_json::Value>> {
     c.insert("tie_word_embeddings".into(), json!(g.tensor("output.weight").is_none()));
     c.insert("attention_bias".into(), json!(g.tensor("blk.0.attn_q.bias").is_some()));
     c.insert("mlp_bias".into(), json!(false));
-    for (ours, theirs) in [("bos_token_id", "tokenizer.ggml.bos_token_id"), ("eos_token_id", "tokenizer.ggml.eos_token_id"), ("pad_token_id", "tokenizer.ggml.padding_token_id")] {
+    for (ours, theirs) in
+        [("bos_token_id", "tokenizer.ggml.bos_token_id"), ("eos_token_id", "tokenizer.ggml.eos_token_id"), ("pad_token_id", "tokenizer.ggml.padding_token_id")]
+    {
         if let Some(id) = opt_uint(g, theirs)? {
             c.insert(ours.into(), json!(id));
         }
@@ -225,7 +237,9 @@ mod tests {
         assert_eq!(hf_name("blk.29.ffn_down.weight", 30).as_deref(), Some("model.layers.29.mlp.down_proj.weight"));
         assert_eq!(hf_name("blk.0.ffn_norm.weight", 1).as_deref(), Some("model.layers.0.post_attention_layernorm.weight"));
         assert_eq!(hf_name("token_embd.weight", 1).as_deref(), Some("model.embed_tokens.weight"));
-        for unmapped in ["blk.30.attn_q.weight", "blk.01.attn_q.weight", "rope_freqs.weight", "blk.0.attn_norm.bias", "blk.x.attn_q.weight", "blk.0.attn_q.scale"] {
+        for unmapped in
+            ["blk.30.attn_q.weight", "blk.01.attn_q.weight", "rope_freqs.weight", "blk.0.attn_norm.bias", "blk.x.attn_q.weight", "blk.0.attn_q.scale"]
+        {
             assert_eq!(hf_name(unmapped, 30), None, "{unmapped}");
         }
     }

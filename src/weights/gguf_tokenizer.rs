@@ -127,7 +127,14 @@ pub fn hf_tokenizer(g: &Gguf) -> Result<(serde_json::Value, serde_json::Value)> 
         match m.split(' ').collect::<Vec<_>>()[..] {
             // tokenizers refuses a merge whose parts or result are not in the vocabulary.
             [a, b] if [a, b, &format!("{a}{b}")].iter().all(|t| !t.is_empty() && vocab.contains_key(*t)) => pairs.push(json!([a, b])),
-            _ => return Err(bad(&g.file, None, format!("a merge of two tokens separated by one space, both and their concatenation in the vocabulary, at tokenizer.ggml.merges[{i}]"), format!("{m:?}"))),
+            _ => {
+                return Err(bad(
+                    &g.file,
+                    None,
+                    format!("a merge of two tokens separated by one space, both and their concatenation in the vocabulary, at tokenizer.ggml.merges[{i}]"),
+                    format!("{m:?}"),
+                ))
+            }
         }
     }
 

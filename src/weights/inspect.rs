@@ -181,7 +181,8 @@ impl Report {
                 s
             }
         };
-        let cells: Vec<[String; 5]> = self.tensors.iter().map(|r| [r.name.clone(), r.dtype.clone(), format!("{:?}", r.shape), r.bytes.to_string(), quant(r)]).collect();
+        let cells: Vec<[String; 5]> =
+            self.tensors.iter().map(|r| [r.name.clone(), r.dtype.clone(), format!("{:?}", r.shape), r.bytes.to_string(), quant(r)]).collect();
         let head = ["name", "dtype", "shape", "bytes", "quantization"].map(String::from);
         let mut width = [0usize; 5];
         for row in std::iter::once(&head).chain(&cells) {
@@ -192,7 +193,18 @@ impl Report {
         let info: Vec<String> = self.info.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let mut out = format!("{} ({}: {})\n", self.path, self.format, info.join(", "));
         for row in std::iter::once(&head).chain(&cells) {
-            let line = format!("{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {}", row[0], row[1], row[2], row[3], row[4], w0 = width[0], w1 = width[1], w2 = width[2], w3 = width[3]);
+            let line = format!(
+                "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {}",
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                w0 = width[0],
+                w1 = width[1],
+                w2 = width[2],
+                w3 = width[3]
+            );
             out += line.trim_end();
             out.push('\n');
         }

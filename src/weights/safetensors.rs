@@ -34,8 +34,19 @@ pub enum Dtype {
 
 impl Dtype {
     const ALL: [Dtype; 13] = [
-        Dtype::Bool, Dtype::U8, Dtype::I8, Dtype::U16, Dtype::I16, Dtype::U32, Dtype::I32,
-        Dtype::U64, Dtype::I64, Dtype::F16, Dtype::BF16, Dtype::F32, Dtype::F64,
+        Dtype::Bool,
+        Dtype::U8,
+        Dtype::I8,
+        Dtype::U16,
+        Dtype::I16,
+        Dtype::U32,
+        Dtype::I32,
+        Dtype::U64,
+        Dtype::I64,
+        Dtype::F16,
+        Dtype::BF16,
+        Dtype::F32,
+        Dtype::F64,
     ];
 
     /// The name used in the header (`"F32"`, `"BOOL"`, ...).
@@ -123,13 +134,15 @@ impl Header {
     /// not need the data area; [`Header::check_file_len`] checks the rest.
     pub fn parse(file: &str, prefix: &[u8]) -> Result<Header> {
         let total = header_size(file, prefix)?;
-        let json = usize::try_from(total)
-            .ok()
-            .and_then(|t| prefix.get(8..t))
-            .ok_or_else(|| bad(file, None, format!("a header of {} bytes after the 8-byte length", total - 8), format!("only {} bytes in the file", prefix.len().saturating_sub(8))))?;
-        let entries = serde_json::from_slice::<Entries>(json)
-            .map_err(|e| bad(file, None, "a JSON object as the header", format!("invalid JSON: {e}")))?
-            .0;
+        let json = usize::try_from(total).ok().and_then(|t| prefix.get(8..t)).ok_or_else(|| {
+            bad(
+                file,
+                None,
+                format!("a header of {} bytes after the 8-byte length", total - 8),
+                format!("only {} bytes in the file", prefix.len().saturating_sub(8)),
+            )
+        })?;
+        let entries = serde_json::from_slice::<Entries>(json).map_err(|e| bad(file, None, "a JSON object as the header", format!("invalid JSON: {e}")))?.0;
         let mut metadata = BTreeMap::new();
         let mut tensors = Vec::with_capacity(entries.len());
         let mut by_name = HashMap::with_capacity(entries.len());
@@ -185,7 +198,11 @@ impl Header {
         // Name the first tensor whose data the file does not hold.
         let avail = file_len.saturating_sub(self.data_start());
         let cut = self.tensors.iter().find(|t| t.end > avail).map(|t| t.name.as_str());
-        let found = if file_len < want { format!("{file_len} bytes: the file is truncated") } else { format!("{file_len} bytes: {} bytes past the last tensor", file_len - want) };
+        let found = if file_len < want {
+            format!("{file_len} bytes: the file is truncated")
+        } else {
+            format!("{file_len} bytes: {} bytes past the last tensor", file_len - want)
+        };
         Err(bad(&self.file, cut, format!("{want} bytes (8 + {} header + {} data)", self.header_len, self.data_len()), found))
     }
 
@@ -207,9 +224,8 @@ fn tensor_info(file: &str, name: String, value: serde_json::Value) -> Result<Ten
         shape: Vec<u64>,
         data_offsets: [u64; 2],
     }
-    let raw: Raw = serde_json::from_value(value).map_err(|e| {
-        bad(file, Some(&name), "an entry {\"dtype\": string, \"shape\": [non-negative ints], \"data_offsets\": [begin, end]}", e.to_string())
-    })?;
+    let raw: Raw = serde_json::from_value(value)
+        .map_err(|e| bad(file, Some(&name), "an entry {\"dtype\": string, \"shape\": [non-negative ints], \"data_offsets\": [begin, end]}", e.to_string()))?;
     let dtype = Dtype::from_name(&raw.dtype).ok_or_else(|| {
         let known: Vec<_> = Dtype::ALL.iter().map(|d| d.name()).collect();
         bad(file, Some(&name), format!("a dtype among {}", known.join(", ")), format!("dtype \"{}\"", raw.dtype))

@@ -26,8 +26,8 @@ impl ShardIndex {
             metadata: serde_json::Map<String, serde_json::Value>,
             weight_map: BTreeMap<String, String>,
         }
-        let raw: Raw = serde_json::from_slice(bytes)
-            .map_err(|e| bad(file, None, "a JSON object with \"weight_map\": {tensor name: shard file}", e.to_string()))?;
+        let raw: Raw =
+            serde_json::from_slice(bytes).map_err(|e| bad(file, None, "a JSON object with \"weight_map\": {tensor name: shard file}", e.to_string()))?;
         for (tensor, shard) in &raw.weight_map {
             let escapes = shard.split(['/', '\\']).any(|part| part == "..");
             if shard.is_empty() || shard.starts_with(['/', '\\']) || escapes || shard.contains(['\0', ':']) {
@@ -64,7 +64,9 @@ impl ShardIndex {
         for t in &header.tensors {
             match self.shard_of(&t.name) {
                 Some(s) if s == shard => {}
-                Some(other) => return Err(bad(&header.file, Some(&t.name), format!("it only in {other}, as {} says", self.file), format!("it in {shard} too"))),
+                Some(other) => {
+                    return Err(bad(&header.file, Some(&t.name), format!("it only in {other}, as {} says", self.file), format!("it in {shard} too")))
+                }
                 None => return Err(bad(&header.file, Some(&t.name), format!("only tensors listed in {}", self.file), "a tensor the index does not list")),
             }
         }

@@ -50,7 +50,12 @@ impl SafetensorsStream {
                 None => {
                     let h = self.header.as_ref().expect("wanted() is None only after the header");
                     let want_len = h.data_start() + h.data_len();
-                    return Err(bad(&self.file, None, format!("{want_len} bytes (8 + {} header + {} data)", h.header_len, h.data_len()), "more bytes after the last tensor"));
+                    return Err(bad(
+                        &self.file,
+                        None,
+                        format!("{want_len} bytes (8 + {} header + {} data)", h.header_len, h.data_len()),
+                        "more bytes after the last tensor",
+                    ));
                 }
                 Some(end) => {
                     let take = ((end - self.received()) as usize).min(chunk.len());
@@ -120,7 +125,12 @@ impl SafetensorsStream {
         };
         if let Some(t) = h.tensors.get(self.next) {
             let want = h.data_start() + h.data_len();
-            return Err(bad(&h.file, Some(&t.name), format!("{want} bytes (8 + {} header + {} data)", h.header_len, h.data_len()), format!("{received} bytes: the file is truncated")));
+            return Err(bad(
+                &h.file,
+                Some(&t.name),
+                format!("{want} bytes (8 + {} header + {} data)", h.header_len, h.data_len()),
+                format!("{received} bytes: the file is truncated"),
+            ));
         }
         Ok(h)
     }

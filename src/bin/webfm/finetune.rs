@@ -157,8 +157,24 @@ fn train_to_end(run: &mut dyn Run, base: &str, out: &Path) -> Result<(), String>
 
 pub fn command(a: &Args) -> Result<(), String> {
     a.check(&[
-        "--train", "--eval", "--method", "--out", "--epochs", "--lr", "--batch-size", "--seed", "--rank", "--alpha", "--targets", "--warmup", "--weight-decay",
-        "--max-grad-norm", "--max-tokens", "--device", "--bits", "--group",
+        "--train",
+        "--eval",
+        "--method",
+        "--out",
+        "--epochs",
+        "--lr",
+        "--batch-size",
+        "--seed",
+        "--rank",
+        "--alpha",
+        "--targets",
+        "--warmup",
+        "--weight-decay",
+        "--max-grad-norm",
+        "--max-tokens",
+        "--device",
+        "--bits",
+        "--group",
     ])?;
     let [dir] = &a.positional[..] else {
         return Err("finetune needs one model folder".into());
@@ -225,7 +241,8 @@ pub fn bench(a: &Args) -> Result<(), String> {
     let tokens = a.number("--tokens")?.unwrap_or(if encoder { 64 } else { 128 });
     let steps: usize = a.number("--steps")?.unwrap_or(5);
     let method: Method = a.get("--method").unwrap_or(if encoder { "head+lora" } else { "lora" }).parse().map_err(|e: webfm::Error| e.to_string())?;
-    let opt = Options { method, rank: a.number("--rank")?.unwrap_or(8), epochs: 1, batch_size: batch, max_tokens: Some(tokens), warmup: 0.0, ..Options::default() };
+    let opt =
+        Options { method, rank: a.number("--rank")?.unwrap_or(8), epochs: 1, batch_size: batch, max_tokens: Some(tokens), warmup: 0.0, ..Options::default() };
     // Long enough to be cut at `tokens` by any tokenizer: varied words, numbered.
     let text = |i: usize| (0..tokens * 2).map(|j| format!("word{} ", (i * 7 + j * 13) % 97)).collect::<String>();
     let n = batch * (steps + 1);

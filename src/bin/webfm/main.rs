@@ -231,7 +231,13 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 eprintln!("webfm: note: {n}");
             }
             let bytes: usize = folder.tensors.iter().map(|t| t.bytes.len()).sum();
-            eprintln!("webfm: wrote {} ({} tensors, {} quantized modules, {:.1} MiB of weights)", out.display(), folder.tensors.len(), folder.quantized.len(), bytes as f64 / (1024.0 * 1024.0));
+            eprintln!(
+                "webfm: wrote {} ({} tensors, {} quantized modules, {:.1} MiB of weights)",
+                out.display(),
+                folder.tensors.len(),
+                folder.quantized.len(),
+                bytes as f64 / (1024.0 * 1024.0)
+            );
             Ok(ExitCode::SUCCESS)
         }
         "embed" | "classify" => {
@@ -308,7 +314,20 @@ pub(crate) fn load_folder(a: &Args, dir: &Path) -> Result<(webfm::models::files:
 fn encoder_command(cmd: &str, a: &Args) -> Result<(), String> {
     use std::io::{BufRead, Write};
     use webfm::models::bert::{Bert, EncodeOptions, Pooling};
-    a.check(&["--device", "--bits", "--group", "--pooling", "--no-normalize", "--max-tokens", "--no-truncate", "--batch", "--top-k", "--labels", "--template", "--adapter"])?;
+    a.check(&[
+        "--device",
+        "--bits",
+        "--group",
+        "--pooling",
+        "--no-normalize",
+        "--max-tokens",
+        "--no-truncate",
+        "--batch",
+        "--top-k",
+        "--labels",
+        "--template",
+        "--adapter",
+    ])?;
     let [dir] = &a.positional[..] else {
         return Err(format!("{cmd} needs one model folder"));
     };
@@ -322,7 +341,9 @@ fn encoder_command(cmd: &str, a: &Args) -> Result<(), String> {
     let labels: Option<Vec<String>> = a.get("--labels").map(|l| l.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect());
     let template = a.get("--template").unwrap_or("This text is about {}.");
     let adapter = match a.get("--adapter") {
-        Some(d) if cmd == "classify" => Some(webfm::train::encoder::ClassifierAdapter::from_file(&model, &finetune::read_adapter(d)?).map_err(|e| e.to_string())?),
+        Some(d) if cmd == "classify" => {
+            Some(webfm::train::encoder::ClassifierAdapter::from_file(&model, &finetune::read_adapter(d)?).map_err(|e| e.to_string())?)
+        }
         Some(_) => return Err("--adapter is for classify and generate".into()),
         None => None,
     };
@@ -341,7 +362,8 @@ fn encoder_command(cmd: &str, a: &Args) -> Result<(), String> {
             let mut rows = Vec::new();
             for t in &texts {
                 let r = pollster::block_on(model.zero_shot(t, &ls, template, opt)).map_err(|e| e.to_string())?;
-                let top: Vec<_> = r.into_iter().take(a.number("--top-k")?.unwrap_or(usize::MAX)).map(|l| serde_json::json!({"label": l.label, "score": l.score})).collect();
+                let top: Vec<_> =
+                    r.into_iter().take(a.number("--top-k")?.unwrap_or(usize::MAX)).map(|l| serde_json::json!({"label": l.label, "score": l.score})).collect();
                 rows.push(serde_json::json!({"text": t, "labels": top}));
             }
             rows
@@ -375,8 +397,22 @@ fn generate_command(a: &Args) -> Result<(), String> {
     use std::io::Write;
     use webfm::models::decoder::{ChatMessage, Decoder, GenerateOptions, Generation};
     a.check(&[
-        "--device", "--bits", "--group", "--prompt", "--chat", "--max-new-tokens", "--greedy", "--temperature", "--top-k", "--top-p", "--seed",
-        "--repetition-penalty", "--stop", "--ignore-eos", "--logits", "--adapter",
+        "--device",
+        "--bits",
+        "--group",
+        "--prompt",
+        "--chat",
+        "--max-new-tokens",
+        "--greedy",
+        "--temperature",
+        "--top-k",
+        "--top-p",
+        "--seed",
+        "--repetition-penalty",
+        "--stop",
+        "--ignore-eos",
+        "--logits",
+        "--adapter",
     ])?;
     let [dir] = &a.positional[..] else {
         return Err("generate needs one model folder".into());
@@ -389,7 +425,11 @@ fn generate_command(a: &Args) -> Result<(), String> {
         let set = model.read_adapter(&finetune::read_adapter(d)?).map_err(|e| e.to_string())?;
         model.set_adapter(Some(&set), true).map_err(|e| e.to_string())?;
     }
-    let text = if a.has("--chat") { model.apply_chat_template(&[ChatMessage { role: "user".into(), content: prompt.into() }]).map_err(|e| e.to_string())? } else { prompt.to_string() };
+    let text = if a.has("--chat") {
+        model.apply_chat_template(&[ChatMessage { role: "user".into(), content: prompt.into() }]).map_err(|e| e.to_string())?
+    } else {
+        prompt.to_string()
+    };
     let opt = GenerateOptions {
         max_new_tokens: a.number("--max-new-tokens")?.unwrap_or(128),
         temperature: if a.has("--greedy") { 0.0 } else { a.number("--temperature")?.unwrap_or(0.0) },
