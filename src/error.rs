@@ -67,3 +67,9 @@ impl Error {
         Error::ShapeMismatch { op, lhs: lhs.to_vec(), rhs: rhs.to_vec(), why: why.into() }
     }
 }
+
+/// A malformed-file error naming the file, the tensor (if any), what a valid
+/// file has there and what this one has.
+pub(crate) fn bad(file: &str, tensor: Option<&str>, expected: impl Into<String>, found: impl Into<String>) -> Error {
+    Error::Format { file: file.to_string(), tensor: tensor.map(str::to_string), expected: expected.into(), found: found.into() }
+}

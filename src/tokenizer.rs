@@ -48,7 +48,7 @@ impl Tokenizer {
     pub fn check_fits(&self, vocab: usize) -> Result<()> {
         let bound = self.id_bound();
         if bound > vocab {
-            return Err(crate::weights::bad(
+            return Err(crate::error::bad(
                 "tokenizer.json",
                 None,
                 format!("token ids below the model's vocab_size {vocab} (config.json)"),

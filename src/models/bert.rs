@@ -11,11 +11,11 @@
 use super::files::ModelFiles;
 use super::nn::{Embedding, LayerNorm, Linear, Quantization};
 use super::params::Params;
+use crate::error::bad;
 use crate::error::{Error, Result};
 use crate::ops_nn::{encoder_attention, SeqLens};
 use crate::tensor::{Device, Tensor};
 use crate::tokenizer::{Encoded, Tokenizer};
-use crate::weights::bad;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {

@@ -10,11 +10,11 @@ use super::files::ModelFiles;
 use super::gpt2::Gpt2;
 use super::llama::Llama;
 use super::params::Params;
+use crate::error::bad;
 use crate::error::{Error, Result};
 use crate::ops_decoder::{argmax, greedy_token, penalize, KvCache};
 use crate::tensor::{Device, Tensor};
 use crate::tokenizer::Tokenizer;
-use crate::weights::bad;
 
 /// The network of a decoder: ids in, logits out, keys and values kept in a cache.
 pub(crate) trait Net {

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::params::Params;
+use crate::error::bad;
 use crate::error::Result;
-use crate::weights::bad;
 use crate::weights::safetensors::Header;
 use crate::weights::stream::SafetensorsStream;
 

@@ -5,10 +5,10 @@
 use super::decoder::Net;
 use super::nn::{Embedding, LayerNorm, Linear, Quantization};
 use super::params::Params;
+use crate::error::bad;
 use crate::error::Result;
 use crate::ops_decoder::KvCache;
 use crate::tensor::Tensor;
-use crate::weights::bad;
 
 #[derive(Clone, Debug)]
 pub struct Gpt2Config {

@@ -17,5 +17,5 @@ pub(crate) fn config_usize(cfg: &serde_json::Value, keys: &[&str]) -> crate::err
         .find_map(|k| cfg.get(*k).and_then(serde_json::Value::as_u64))
         .map(|v| v as usize)
         .filter(|&v| v > 0)
-        .ok_or_else(|| crate::weights::bad("config.json", None, format!("a positive integer \"{}\"", keys[0]), "none"))
+        .ok_or_else(|| crate::error::bad("config.json", None, format!("a positive integer \"{}\"", keys[0]), "none"))
 }

@@ -27,10 +27,10 @@ impl Quantization {
             (Some(bits), Some(group)) => {
                 let q = Quantization { bits: bits as u32, group: group as usize };
                 crate::quant::affine::check_params(1, q.group, q.bits, q.group)
-                    .map_err(|e| crate::weights::bad(file, None, "\"quantization\" with bits 4 or 8 and group_size 32, 64 or 128", e.to_string()))?;
+                    .map_err(|e| crate::error::bad(file, None, "\"quantization\" with bits 4 or 8 and group_size 32, 64 or 128", e.to_string()))?;
                 Ok(Some(q))
             }
-            _ => Err(crate::weights::bad(file, None, "\"quantization\": {\"bits\": 4|8, \"group_size\": 32|64|128}", q.to_string())),
+            _ => Err(crate::error::bad(file, None, "\"quantization\": {\"bits\": 4|8, \"group_size\": 32|64|128}", q.to_string())),
         }
     }
 }
@@ -71,7 +71,7 @@ fn quantized_blocks(p: &Params, prefix: &str, rows: usize, cols: usize, q: Quant
     let words_per_row = cols * q.bits as usize / 32;
     let groups = cols / q.group;
     if cols % q.group != 0 {
-        return Err(crate::weights::bad(
+        return Err(crate::error::bad(
             "config.json",
             Some(&wname),
             format!("in features divisible by the group size {}", q.group),

@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::nn::Quantization;
+use crate::error::bad;
 use crate::error::{Error, Result};
 use crate::gpu::GpuView;
 use crate::tensor::{DType, Device, Storage, Tensor};
-use crate::weights::bad;
 use crate::weights::convert::{quantizable, quantize_weight};
 use crate::weights::safetensors::{Dtype, TensorInfo};
 

@@ -3,7 +3,6 @@
 //! `tokenizer.json` (+ `tokenizer_config.json`) and one `model.safetensors`
 //! with quantized weights in the affine layout (see `docs/FORMAT.md`).
 
-use super::bad;
 use super::gguf::Gguf;
 use super::gguf_config::{hf_config, hf_name, unpermute_rows, LlamaShape};
 use super::gguf_convert::{convert_tensor, Converted};
@@ -12,6 +11,7 @@ use super::gguf_types::GgmlType;
 use super::quantized::affine_tensors;
 use super::safetensors::Dtype;
 use super::safetensors_write::{bf16_bytes, f16_bytes, f32_bytes};
+use crate::error::bad;
 use crate::error::{Error, Result};
 use crate::quant::affine::{check_params, BITS, GROUPS};
 use crate::quant::{dequantize, quantize_with, QuantizedMatrix, ScaleDType};

@@ -3,10 +3,11 @@
 //! converted folder to disk atomically. Native only.
 
 use super::convert::{quantizable, quantize_weight, Folder, Options};
+use super::read_file;
 use super::safetensors::{Dtype, SafeTensors, TensorView};
 use super::safetensors_write::{serialize, Entry};
 use super::shards::{ShardIndex, INDEX_FILE};
-use super::{bad, read_file};
+use crate::error::bad;
 use crate::error::{Error, Result};
 use crate::models::bert::{Bert, EncodeOptions};
 use crate::models::files::load_dir;

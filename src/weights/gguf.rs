@@ -8,8 +8,8 @@
 //! Strings are a u64 length and UTF-8 bytes. `ne[0]` is the innermost
 //! (contiguous) dimension: a linear weight `[out, in]` has `ne = [in, out]`.
 
-use super::bad;
 use super::gguf_types::{GgmlType, Value, ValueType};
+use crate::error::bad;
 use crate::error::Result;
 use std::collections::HashMap;
 

@@ -5,10 +5,10 @@
 //! Only `general.architecture = llama` (Llama, SmolLM, Mistral-style files) is
 //! converted; any other architecture is an error naming it.
 
-use super::bad;
 use super::gguf::Gguf;
 use super::gguf_convert::Converted;
 use super::gguf_types::Value;
+use crate::error::bad;
 use crate::error::Result;
 use crate::quant::QuantizedMatrix;
 use serde_json::{json, Map};

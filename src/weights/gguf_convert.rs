@@ -12,9 +12,9 @@
 //! the sum with the bias, so `scale·code + bias` equals ggml's formula exactly;
 //! the one difference is the sign of a zero result (see `docs/FORMAT.md`).
 
-use super::bad;
 use super::gguf::{byte_size, Gguf, TensorInfo};
 use super::gguf_types::GgmlType;
+use crate::error::bad;
 use crate::error::Result;
 use crate::quant::{dequantize, QuantizedMatrix};
 use half::{bf16, f16};

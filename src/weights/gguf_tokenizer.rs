@@ -6,9 +6,9 @@
 //! USER_DEFINED (4) as plain added tokens, and the pre-tokenizer that
 //! `tokenizer.ggml.pre` names (see [`pre_tokenizer`] and `docs/FORMAT.md`).
 
-use super::bad;
 use super::gguf::Gguf;
 use super::gguf_types::Value;
+use crate::error::bad;
 use crate::error::Result;
 use serde_json::{json, Map};
 

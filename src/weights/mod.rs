@@ -19,12 +19,6 @@ pub mod stream;
 
 use crate::error::Error;
 
-/// A malformed-file error naming the file, the tensor (if any), what a valid
-/// file has there and what this one has.
-pub(crate) fn bad(file: &str, tensor: Option<&str>, expected: impl Into<String>, found: impl Into<String>) -> Error {
-    Error::Format { file: file.to_string(), tensor: tensor.map(str::to_string), expected: expected.into(), found: found.into() }
-}
-
 /// Reads a whole file (native only; the browser hands us bytes).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_file(path: &std::path::Path) -> crate::Result<Vec<u8>> {

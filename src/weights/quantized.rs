@@ -2,9 +2,9 @@
 //! `P`, `P.weight` (U32 `[out, in*b/32]`), `P.scales` and `P.biases`
 //! (F32/F16/BF16 `[out, in/g]`). Reading checks every shape against `b`, `g`.
 
-use super::bad;
 use super::safetensors::{Dtype, SafeTensors};
 use super::safetensors_write::{bf16_bytes, f16_bytes, f32_bytes, u32_bytes};
+use crate::error::bad;
 use crate::error::Result;
 use crate::quant::{QuantizedMatrix, ScaleDType};
 

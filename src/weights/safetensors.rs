@@ -5,7 +5,7 @@
 //! each tensor name to `{"dtype", "shape", "data_offsets": [begin, end]}` with
 //! offsets relative to the data area; `__metadata__` maps strings to strings.
 
-use super::bad;
+use crate::error::bad;
 use crate::error::Result;
 use half::{bf16, f16};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};

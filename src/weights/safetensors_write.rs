@@ -1,8 +1,8 @@
 //! Safetensors writing: tensors laid out in the order given, the JSON header
 //! padded with spaces so the data area starts on an 8-byte boundary.
 
-use super::bad;
 use super::safetensors::Dtype;
+use crate::error::bad;
 use crate::error::Result;
 use half::{bf16, f16};
 use std::collections::BTreeMap;

@@ -1,8 +1,8 @@
 //! Sharded safetensors: `model.safetensors.index.json` says which shard file
 //! holds which tensor (`{"metadata": {...}, "weight_map": {name: file}}`).
 
-use super::bad;
 use super::safetensors::Header;
+use crate::error::bad;
 use crate::error::Result;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -4,8 +4,8 @@
 //! its bytes are dropped. At most one tensor (plus one chunk) is held at a
 //! time, never the whole file.
 
-use super::bad;
 use super::safetensors::{header_size, Header, TensorInfo};
+use crate::error::bad;
 use crate::error::Result;
 
 pub struct SafetensorsStream {
