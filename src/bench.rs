@@ -4,10 +4,10 @@
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::ops::GemmKernel;
+use crate::kinds::GemmKernel;
+use crate::ops::tensor::{Device, Tensor};
 use crate::platform::now_ms;
-use crate::selftest::Rng;
-use crate::tensor::{Device, Tensor};
+use crate::rng::Rng;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct GemmResult {
@@ -97,7 +97,7 @@ pub async fn qgemv(device: &Device, n: usize, k: usize, bits: u32, group: usize,
     } else {
         let q = crate::quant::quantize(&w, n, k, bits, group)?;
         let bytes = q.packed.len() * 4 + (q.scales.len() + q.biases.len()) * 4;
-        let qt = crate::quant::QTensor::new(device, &q)?;
+        let qt = crate::ops::quant::QTensor::new(device, &q)?;
         let x = x.clone();
         (Box::new(move || x.matmul_qt(&qt)), bytes)
     };

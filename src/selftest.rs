@@ -6,9 +6,10 @@
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::ops::GemmKernel;
-use crate::reference as r;
-use crate::tensor::{Device, Tensor};
+use crate::kinds::GemmKernel;
+use crate::ops::reference as r;
+use crate::ops::tensor::{Device, Tensor};
+use crate::rng::Rng;
 
 /// A tolerance: `|got - want| <= abs + rel * |want|`.
 #[derive(Clone, Copy, Debug)]
@@ -73,26 +74,6 @@ pub fn compare(name: &str, got: &[f32], want: &[f32], tol: Tol) -> Case {
         ),
     };
     Case { name: name.into(), ok: first.is_none(), detail }
-}
-
-/// xorshift64*: the same inputs on every platform, no dependency.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next_f32(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        (v >> 40) as f32 / (1u64 << 24) as f32
-    }
-    /// `n` values uniform in `[lo, hi)`.
-    pub fn uniform(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
-        (0..n).map(|_| lo + (hi - lo) * self.next_f32()).collect()
-    }
 }
 
 /// One input of a case: values, shape, and whether it is stored as f16.
@@ -357,6 +338,6 @@ async fn qmatmul_cases(device: &Device, quick: bool) -> Vec<Case> {
 }
 
 async fn run_qt(device: &Device, x: &[f32], r: usize, k: usize, qm: &crate::quant::QuantizedMatrix) -> Result<Vec<f32>> {
-    let w = crate::quant::QTensor::new(device, qm)?;
+    let w = crate::ops::quant::QTensor::new(device, qm)?;
     Tensor::from_f32(device, x, &[r, k])?.matmul_qt(&w)?.to_vec_f32().await
 }

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{data, gpu, read};
-use webfm::ops_decoder::{greedy_token, rope_inv_freq, KvCache, RopeScaling, RopeTable};
+use webfm::ops::decoder::{greedy_token, rope_inv_freq, KvCache, RopeScaling, RopeTable};
 use webfm::{Device, Tensor};
 
 const TOL: f32 = 2e-5;

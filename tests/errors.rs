@@ -131,7 +131,7 @@ fn a_disposed_device_refuses_new_tensors() {
 fn quantized_matmul_checks_its_operands() {
     let q = webfm::quant::quantize(&[0.5; 2 * 64], 2, 64, 4, 32).unwrap();
     for d in devices() {
-        let w = webfm::quant::QTensor::new(&d, &q).unwrap();
+        let w = webfm::ops::quant::QTensor::new(&d, &q).unwrap();
         let x = Tensor::from_f32(&d, &[0.0; 3 * 32], &[3, 32]).unwrap();
         let msg = err(x.matmul_qt(&w)).to_string();
         assert!(msg.contains("[3, 32]") && msg.contains("[2, 64]"), "{msg}");

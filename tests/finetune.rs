@@ -20,9 +20,9 @@ use common::{gpu, read};
 use serde_json::Value;
 use webfm::models::bert::{Bert, EncodeOptions, Pooling};
 use webfm::models::files::load_dir;
+use webfm::ops::backward::AdamW;
 use webfm::train::encoder::{ClassifierAdapter, ClassifierTrainer, Example};
 use webfm::train::lora::LoraConfig;
-use webfm::train::ops::AdamW;
 use webfm::{Device, Tensor};
 
 fn root() -> PathBuf {

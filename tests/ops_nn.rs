@@ -6,7 +6,7 @@
 mod common;
 
 use common::{data, gpu, read};
-use webfm::ops_nn::{encoder_attention, SeqLens};
+use webfm::ops::nn::{encoder_attention, SeqLens};
 use webfm::{Device, Tensor};
 
 fn close(a: &[f32], b: &[f32], what: &str) {

@@ -12,10 +12,12 @@ mod common;
 
 use candle_core::{DType as CD, Device as CDev, Tensor as C, D};
 use common::{data, gpu, read};
+use webfm::kinds::Act;
 use webfm::models::nn::{Linear, Quantization};
 use webfm::models::params::Params;
+use webfm::ops::backward::{formulas, AdamW};
 use webfm::train::lora::{self, LoraWeights};
-use webfm::train::ops::{clip_factor, formulas, linear_schedule, Act, AdamW};
+use webfm::train::optim::{clip_factor, linear_schedule};
 use webfm::weights::safetensors::{Dtype, TensorInfo};
 use webfm::{Device, Tensor};
 
@@ -294,7 +296,7 @@ fn adamw_is_torchs_update() {
 /// split_heads and merge_heads — on the CPU and on wgpu (tolerance 1e-5 relative).
 #[test]
 fn backward_maps_are_adjoints_of_their_forwards() {
-    use webfm::ops_decoder::{rope_inv_freq, RopeScaling, RopeTable};
+    use webfm::ops::decoder::{rope_inv_freq, RopeScaling, RopeTable};
     for device in [Device::Cpu, gpu()] {
         let dot = |a: &Tensor, b: &Tensor| -> f64 { read(a).iter().zip(read(b)).map(|(x, y)| *x as f64 * y as f64).sum() };
         let check = |lhs: f64, rhs: f64, what: &str| assert!((lhs - rhs).abs() <= 1e-5 * lhs.abs().max(1.0), "{what} on {}: {lhs} vs {rhs}", device.kind());

@@ -4,10 +4,10 @@
 //! kernels (`shaders/sample.wgsl`: repetition penalty, argmax).
 
 use super::kernels::{Kernel, Shader};
-use super::ops::{grid, to_u32, wrap};
+use super::ops::{grid, to_u32};
 use super::GpuView;
 use crate::error::{Error, Result};
-use crate::tensor::{DType, Tensor};
+use crate::kinds::DType;
 
 /// Workgroup size of the rope kernel.
 const ROPE_WG: u32 = 64;
@@ -23,7 +23,7 @@ pub(crate) const MAX_HEAD: usize = 128;
 
 /// `x [T, H·D]` rotated by the angles whose cosines and sines are `cos`,
 /// `sin` (`[T, D/2]` each, uploaded once per forward pass).
-pub(crate) fn rope(x: &GpuView, t: usize, heads: usize, head_dim: usize, cos: &GpuView, sin: &GpuView) -> Result<Tensor> {
+pub(crate) fn rope(x: &GpuView, t: usize, heads: usize, head_dim: usize, cos: &GpuView, sin: &GpuView) -> Result<GpuView> {
     let gpu = x.gpu();
     let n = t * heads * head_dim;
     let out = gpu.alloc(n, DType::F32)?;
@@ -35,7 +35,7 @@ pub(crate) fn rope(x: &GpuView, t: usize, heads: usize, head_dim: usize, cos: &G
         return Err(Error::InvalidArgument("rope: operands must start their buffers".into()));
     }
     gpu.dispatch(&k, &params, &bufs, grid(&gpu, (t * heads * half).div_ceil(ROPE_WG as usize))?)?;
-    Ok(wrap(out, vec![t, heads * head_dim]))
+    Ok(out)
 }
 
 /// Shapes of one causal attention call.
@@ -73,7 +73,7 @@ impl Causal {
 
 /// Causal attention of `q [T, H·D]` (contiguous) over the caches `k`, `v`
 /// (`[capacity, KVH·D]`, rows `0 .. p0 + T` written). Out `[T, H·D]`.
-pub(crate) fn causal_attention(q: &GpuView, k: &GpuView, v: &GpuView, c: Causal) -> Result<Tensor> {
+pub(crate) fn causal_attention(q: &GpuView, k: &GpuView, v: &GpuView, c: Causal) -> Result<GpuView> {
     let gpu = q.gpu();
     let d = c.head_dim;
     if d % 4 != 0 || d > MAX_HEAD || c.kv_heads == 0 || c.heads % c.kv_heads != 0 {
@@ -88,7 +88,7 @@ pub(crate) fn causal_attention(q: &GpuView, k: &GpuView, v: &GpuView, c: Causal)
     let width = c.heads * d;
     let out = gpu.alloc(c.t * width, DType::F32)?;
     if c.t == 0 {
-        return Ok(wrap(out, vec![0, width]));
+        return Ok(out);
     }
     let heads = to_u32("heads", c.heads)?;
     let len = c.p0 + c.t;
@@ -116,7 +116,7 @@ pub(crate) fn causal_attention(q: &GpuView, k: &GpuView, v: &GpuView, c: Causal)
         let bufs = [(1, partial.buffer()), (4, out.buffer()), (5, stats.buffer())];
         gpu.dispatch(&reduce, &params, &bufs, grid(&gpu, (c.t * width / 4).div_ceil(ATTN_WG as usize))?)?;
     }
-    Ok(wrap(out, vec![c.t, width]))
+    Ok(out)
 }
 
 /// Applies the repetition penalty to the contiguous `[V]` logits in place

@@ -19,7 +19,7 @@ use serde::Serialize;
 use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
-use crate::tensor::DType;
+use crate::kinds::DType;
 use kernels::{Kernel, Pipelines};
 use pool::{Pool, PooledBuffer};
 

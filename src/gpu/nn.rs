@@ -3,10 +3,10 @@
 //! a split linear layer's output.
 
 use super::kernels::{Kernel, Shader};
-use super::ops::{contiguous_f32, grid, to_u32, wrap, WG_1D};
+use super::ops::{contiguous_f32, grid, to_u32, WG_1D};
 use super::{Gpu, GpuView};
 use crate::error::{Error, Result};
-use crate::tensor::{DType, Tensor};
+use crate::kinds::DType;
 use std::rc::Rc;
 
 /// Workgroup size of the attention kernel (query rows per workgroup).
@@ -21,11 +21,11 @@ pub(crate) enum TableBlock<'a> {
 }
 
 /// Gathers rows of a table held in blocks into `out [T, C]` (one dispatch per block).
-pub(crate) fn gather(gpu: &Rc<Gpu>, ids: &[u32], cols: usize, blocks: &[(usize, usize, TableBlock)]) -> Result<Tensor> {
+pub(crate) fn gather(gpu: &Rc<Gpu>, ids: &[u32], cols: usize, blocks: &[(usize, usize, TableBlock)]) -> Result<GpuView> {
     let n = ids.len() * cols;
     let out = gpu.alloc(n, DType::F32)?;
     if n == 0 {
-        return Ok(wrap(out, vec![ids.len(), cols]));
+        return Ok(out);
     }
     let ids_buf = gpu.upload(bytemuck::cast_slice(ids), DType::F32, ids.len())?;
     let groups = grid(gpu, n.div_ceil(WG_1D as usize))?;
@@ -44,7 +44,7 @@ pub(crate) fn gather(gpu: &Rc<Gpu>, ids: &[u32], cols: usize, blocks: &[(usize, 
             }
         }
     }
-    Ok(wrap(out, vec![ids.len(), cols]))
+    Ok(out)
 }
 
 /// A quantized `[rows, cols]` matrix expanded to f32, contiguous.
@@ -77,7 +77,7 @@ pub(crate) struct Rows<'a> {
 /// Encoder attention for `b` texts padded to `t` tokens (`lens`: `[B]` u32
 /// token counts); out `[B, T, H*D]`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn attention(q: Rows, k: Rows, v: Rows, lens: &GpuView, b: usize, t: usize, heads: usize, head_dim: usize, scale: f32) -> Result<Tensor> {
+pub(crate) fn attention(q: Rows, k: Rows, v: Rows, lens: &GpuView, b: usize, t: usize, heads: usize, head_dim: usize, scale: f32) -> Result<GpuView> {
     let gpu = q.view.gpu();
     if head_dim % 4 != 0 || head_dim > ATTN_MAX_HEAD {
         return Err(Error::InvalidArgument(format!("attention: head size {head_dim} must be a multiple of 4 and at most {ATTN_MAX_HEAD}")));
@@ -93,7 +93,7 @@ pub(crate) fn attention(q: Rows, k: Rows, v: Rows, lens: &GpuView, b: usize, t: 
     let width = heads * head_dim;
     let out = gpu.alloc(b * t * width, DType::F32)?;
     if b * t * width == 0 {
-        return Ok(wrap(out, vec![b, t, width]));
+        return Ok(out);
     }
     let v4 = |x: usize, what: &str| to_u32(what, x / 4);
     let params = [
@@ -109,7 +109,7 @@ pub(crate) fn attention(q: Rows, k: Rows, v: Rows, lens: &GpuView, b: usize, t: 
     let kernel = Kernel::new(Shader::Attention, "encoder").with("WG", ATTN_WG);
     let bufs = [(1, q.view.buffer()), (2, k.view.buffer()), (3, v.view.buffer()), (4, lens.buffer()), (5, out.buffer())];
     gpu.dispatch(&kernel, &params, &bufs, [to_u32("T", t)?.div_ceil(ATTN_WG), to_u32("heads", heads)?, to_u32("batch", b)?])?;
-    Ok(wrap(out, vec![b, t, width]))
+    Ok(out)
 }
 
 /// Writes `y [R, C]` into columns `[col, col + C)` of `out [R, W]`.

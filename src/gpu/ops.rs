@@ -7,8 +7,9 @@ use std::rc::Rc;
 use super::kernels::{Kernel, Shader};
 use super::{contiguous_strides, Gpu, GpuView};
 use crate::error::{Error, Result};
-use crate::ops::{Binary, GemmKernel, Unary};
-use crate::tensor::{numel, DType, Storage, Tensor};
+use crate::kinds::numel;
+use crate::kinds::DType;
+use crate::kinds::{Binary, GemmKernel, Unary};
 
 /// Workgroup size of the 1-D elementwise kernels (`override WG`).
 pub(crate) const WG_1D: u32 = 256;
@@ -20,10 +21,6 @@ const GEMM_TILE: (u32, u32) = (8, 8);
 /// The GEMVs: `override WG_N, WG_K` (gemv.wgsl; WG_X, WG_Y in gemm_vec4.wgsl), and gemv.wgsl's `const TN`.
 const GEMV_WG: (u32, u32) = (16, 16);
 const GEMV_TN: u32 = 4;
-
-pub(crate) fn wrap(view: GpuView, shape: Vec<usize>) -> Tensor {
-    Tensor { shape, dtype: DType::F32, storage: Storage::Gpu(view) }
-}
 
 pub(crate) fn to_u32(what: &str, v: usize) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::InvalidArgument(format!("{what} = {v} does not fit the kernels' 32-bit indices")))
@@ -90,14 +87,14 @@ fn batched(v: &GpuView, shape: &[usize], dtype: DType) -> Result<(GpuView, DType
 }
 
 /// `[B.., M, K] x [B.., K, N] -> out`, shapes already checked.
-pub(crate) fn matmul(a: &GpuView, a_shape: &[usize], b: &GpuView, b_shape: &[usize], b_dtype: DType, out: Vec<usize>, kernel: GemmKernel) -> Result<Tensor> {
+pub(crate) fn matmul(a: &GpuView, a_shape: &[usize], b: &GpuView, b_shape: &[usize], b_dtype: DType, out: Vec<usize>, kernel: GemmKernel) -> Result<GpuView> {
     let gpu = a.gpu();
     let (m, k) = (a_shape[a_shape.len() - 2], a_shape[a_shape.len() - 1]);
     let n = b_shape[b_shape.len() - 1];
     let batch = numel(&out[..out.len() - 2]);
     let c = gpu.alloc(numel(&out), DType::F32)?;
     if numel(&out) == 0 {
-        return Ok(wrap(c, out));
+        return Ok(c);
     }
     let (av, _, [a_off, a_bs, a_rs, a_cs]) = batched(a, a_shape, DType::F32)?;
     let (bv, b_dtype, [b_off, b_bs, b_rs, b_cs]) = batched(b, b_shape, b_dtype)?;
@@ -167,7 +164,7 @@ pub(crate) fn matmul(a: &GpuView, a_shape: &[usize], b: &GpuView, b_shape: &[usi
             }
         };
         gpu.dispatch(&spec.f16(f16), &params4, &[(1, av.buffer()), (2, bv.buffer()), (3, c.buffer())], groups)?;
-        return Ok(wrap(c, out));
+        return Ok(c);
     }
     let kernel = match kernel {
         GemmKernel::Auto if m == 1 => GemmKernel::Gemv,
@@ -196,10 +193,10 @@ pub(crate) fn matmul(a: &GpuView, a_shape: &[usize], b: &GpuView, b_shape: &[usi
         }
     };
     gpu.dispatch(&spec, &params, &[(1, av.buffer()), (2, bv.buffer()), (3, c.buffer())], groups)?;
-    Ok(wrap(c, out))
+    Ok(c)
 }
 
-pub(crate) fn binary(a: &GpuView, a_shape: &[usize], b: &GpuView, b_shape: &[usize], kind: Binary) -> Result<Tensor> {
+pub(crate) fn binary(a: &GpuView, a_shape: &[usize], b: &GpuView, b_shape: &[usize], kind: Binary) -> Result<GpuView> {
     let gpu = a.gpu();
     let a = contiguous_f32(a, a_shape, DType::F32)?;
     let b = contiguous_f32(b, b_shape, DType::F32)?;
@@ -213,10 +210,10 @@ pub(crate) fn binary(a: &GpuView, a_shape: &[usize], b: &GpuView, b_shape: &[usi
     let params = [to_u32("elements", n)?, to_u32("elements", rhs_n)?, 0, 0];
     let kernel = Kernel::new(Shader::Elementwise, entry).with("WG", WG_1D);
     gpu.dispatch(&kernel, &params, &[(1, a.buffer()), (2, b.buffer()), (3, out.buffer())], grid(&gpu, n.div_ceil(WG_1D as usize))?)?;
-    Ok(wrap(out, a_shape.to_vec()))
+    Ok(out)
 }
 
-pub(crate) fn unary(a: &GpuView, shape: &[usize], kind: Unary) -> Result<Tensor> {
+pub(crate) fn unary(a: &GpuView, shape: &[usize], kind: Unary) -> Result<GpuView> {
     let gpu = a.gpu();
     let a = contiguous_f32(a, shape, DType::F32)?;
     let n = numel(shape);
@@ -232,7 +229,7 @@ pub(crate) fn unary(a: &GpuView, shape: &[usize], kind: Unary) -> Result<Tensor>
     let params = [to_u32("elements", n)?, 1, scalar.to_bits(), 0];
     let kernel = Kernel::new(Shader::Elementwise, entry).with("WG", WG_1D);
     gpu.dispatch(&kernel, &params, &[(1, a.buffer()), (3, out.buffer())], grid(&gpu, n.div_ceil(WG_1D as usize))?)?;
-    Ok(wrap(out, shape.to_vec()))
+    Ok(out)
 }
 
 fn rows_cols(shape: &[usize]) -> (usize, usize) {
@@ -240,7 +237,7 @@ fn rows_cols(shape: &[usize]) -> (usize, usize) {
     (numel(&shape[..shape.len().saturating_sub(1)]), cols)
 }
 
-pub(crate) fn softmax(x: &GpuView, shape: &[usize]) -> Result<Tensor> {
+pub(crate) fn softmax(x: &GpuView, shape: &[usize]) -> Result<GpuView> {
     let gpu = x.gpu();
     let x = contiguous_f32(x, shape, DType::F32)?;
     let (rows, cols) = rows_cols(shape);
@@ -249,11 +246,11 @@ pub(crate) fn softmax(x: &GpuView, shape: &[usize]) -> Result<Tensor> {
     let kernel = Kernel::new(Shader::Softmax, "softmax").with("WG", WG_ROW);
     let groups = if cols == 0 { [0, 0, 0] } else { grid(&gpu, rows)? };
     gpu.dispatch(&kernel, &params, &[(1, x.buffer()), (2, out.buffer())], groups)?;
-    Ok(wrap(out, shape.to_vec()))
+    Ok(out)
 }
 
 /// Layer norm with `beta`, RMS norm without.
-pub(crate) fn norm(x: &GpuView, shape: &[usize], gamma: &GpuView, beta: Option<&GpuView>, eps: f32) -> Result<Tensor> {
+pub(crate) fn norm(x: &GpuView, shape: &[usize], gamma: &GpuView, beta: Option<&GpuView>, eps: f32) -> Result<GpuView> {
     let gpu: Rc<Gpu> = x.gpu();
     let x = contiguous_f32(x, shape, DType::F32)?;
     let (rows, cols) = rows_cols(shape);
@@ -273,5 +270,5 @@ pub(crate) fn norm(x: &GpuView, shape: &[usize], gamma: &GpuView, beta: Option<&
             gpu.dispatch(&kernel, &params, &[(1, x.buffer()), (2, gamma.buffer()), (4, out.buffer())], groups)?;
         }
     }
-    Ok(wrap(out, shape.to_vec()))
+    Ok(out)
 }

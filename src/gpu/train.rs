@@ -1,12 +1,13 @@
 //! Dispatches of the backward kernels and AdamW (`shaders/backward.wgsl`).
-//! Shapes are checked by the callers in `train::ops`.
+//! Shapes are checked by the callers in `ops::backward`.
 
 use super::kernels::{Kernel, Shader};
-use super::ops::{contiguous_f32, grid, to_u32, wrap, WG_1D};
+use super::ops::{contiguous_f32, grid, to_u32, WG_1D};
 use super::GpuView;
 use crate::error::Result;
-use crate::tensor::{numel, DType, Tensor};
-use crate::train::ops::Act;
+use crate::kinds::numel;
+use crate::kinds::Act;
+use crate::kinds::DType;
 
 const WG_ROW: u32 = 64;
 
@@ -23,7 +24,7 @@ fn rows_cols(shape: &[usize]) -> (usize, usize) {
     (numel(&shape[..shape.len().saturating_sub(1)]), cols)
 }
 
-pub(crate) fn act_backward(x: &GpuView, dy: &GpuView, shape: &[usize], act: Act) -> Result<Tensor> {
+pub(crate) fn act_backward(x: &GpuView, dy: &GpuView, shape: &[usize], act: Act) -> Result<GpuView> {
     let gpu = x.gpu();
     let (x, dy) = (contiguous_f32(x, shape, DType::F32)?, contiguous_f32(dy, shape, DType::F32)?);
     let n = numel(shape);
@@ -36,10 +37,10 @@ pub(crate) fn act_backward(x: &GpuView, dy: &GpuView, shape: &[usize], act: Act)
     };
     let kernel = Kernel::new(Shader::Backward, entry).with("WG", WG_1D);
     gpu.dispatch(&kernel, &params(n, 0, &[])?, &[(1, x.buffer()), (2, dy.buffer()), (5, out.buffer())], grid(&gpu, n.div_ceil(WG_1D as usize))?)?;
-    Ok(wrap(out, shape.to_vec()))
+    Ok(out)
 }
 
-pub(crate) fn softmax_backward(y: &GpuView, dy: &GpuView, shape: &[usize]) -> Result<Tensor> {
+pub(crate) fn softmax_backward(y: &GpuView, dy: &GpuView, shape: &[usize]) -> Result<GpuView> {
     let gpu = y.gpu();
     let (y, dy) = (contiguous_f32(y, shape, DType::F32)?, contiguous_f32(dy, shape, DType::F32)?);
     let (rows, cols) = rows_cols(shape);
@@ -47,11 +48,11 @@ pub(crate) fn softmax_backward(y: &GpuView, dy: &GpuView, shape: &[usize]) -> Re
     let kernel = Kernel::new(Shader::Backward, "softmax_bwd").with("WG", WG_ROW);
     let groups = if cols == 0 { [0; 3] } else { grid(&gpu, rows)? };
     gpu.dispatch(&kernel, &params(rows, cols, &[])?, &[(1, y.buffer()), (2, dy.buffer()), (5, out.buffer())], groups)?;
-    Ok(wrap(out, shape.to_vec()))
+    Ok(out)
 }
 
 /// `(dx, dy * xhat)` of layer norm (`rms` false) or RMS norm (`rms` true).
-pub(crate) fn norm_backward(x: &GpuView, gamma: &GpuView, dy: &GpuView, shape: &[usize], eps: f32, rms: bool) -> Result<(Tensor, Tensor)> {
+pub(crate) fn norm_backward(x: &GpuView, gamma: &GpuView, dy: &GpuView, shape: &[usize], eps: f32, rms: bool) -> Result<(GpuView, GpuView)> {
     let gpu = x.gpu();
     let (rows, cols) = rows_cols(shape);
     let (x, dy) = (contiguous_f32(x, shape, DType::F32)?, contiguous_f32(dy, shape, DType::F32)?);
@@ -62,11 +63,11 @@ pub(crate) fn norm_backward(x: &GpuView, gamma: &GpuView, dy: &GpuView, shape: &
     let groups = if cols == 0 { [0; 3] } else { grid(&gpu, rows)? };
     let bufs = [(1, x.buffer()), (2, dy.buffer()), (3, gamma.buffer()), (5, dx.buffer()), (6, dyx.buffer())];
     gpu.dispatch(&kernel, &params(rows, cols, &[eps])?, &bufs, groups)?;
-    Ok((wrap(dx, shape.to_vec()), wrap(dyx, shape.to_vec())))
+    Ok((dx, dyx))
 }
 
 /// `(row losses [R], dlogits [R, C])`; `targets` holds class ids as f32, negative = ignored.
-pub(crate) fn cross_entropy(logits: &GpuView, targets: &GpuView, shape: &[usize], scale: f32) -> Result<(Tensor, Tensor)> {
+pub(crate) fn cross_entropy(logits: &GpuView, targets: &GpuView, shape: &[usize], scale: f32) -> Result<(GpuView, GpuView)> {
     let gpu = logits.gpu();
     let (rows, cols) = rows_cols(shape);
     let x = contiguous_f32(logits, shape, DType::F32)?;
@@ -75,13 +76,13 @@ pub(crate) fn cross_entropy(logits: &GpuView, targets: &GpuView, shape: &[usize]
     let kernel = Kernel::new(Shader::Backward, "cross_entropy").with("WG", WG_ROW);
     let groups = if cols == 0 { [0; 3] } else { grid(&gpu, rows)? };
     gpu.dispatch(&kernel, &params(rows, cols, &[scale])?, &[(1, x.buffer()), (2, targets.buffer()), (5, dx.buffer()), (6, loss.buffer())], groups)?;
-    Ok((wrap(loss, vec![rows]), wrap(dx, shape.to_vec())))
+    Ok((loss, dx))
 }
 
 /// One AdamW step over `n` elements: `(p', m', v')`. `f` as in the shader:
 /// lr, beta1, 1 - beta1, beta2, 1 - beta2, eps, 1 - lr · weight decay,
 /// 1 - beta1^t, 1 - beta2^t, gradient factor.
-pub(crate) fn adamw(p: &GpuView, g: &GpuView, m: &GpuView, v: &GpuView, shape: &[usize], f: [f32; 10]) -> Result<(Tensor, Tensor, Tensor)> {
+pub(crate) fn adamw(p: &GpuView, g: &GpuView, m: &GpuView, v: &GpuView, shape: &[usize], f: [f32; 10]) -> Result<(GpuView, GpuView, GpuView)> {
     let gpu = p.gpu();
     let n = numel(shape);
     let c = |t: &GpuView| contiguous_f32(t, shape, DType::F32);
@@ -90,5 +91,5 @@ pub(crate) fn adamw(p: &GpuView, g: &GpuView, m: &GpuView, v: &GpuView, shape: &
     let kernel = Kernel::new(Shader::Backward, "adamw").with("WG", WG_1D);
     let bufs = [(1, p.buffer()), (2, g.buffer()), (3, m.buffer()), (4, v.buffer()), (5, p2.buffer()), (6, m2.buffer()), (7, v2.buffer())];
     gpu.dispatch(&kernel, &params(n, 0, &f)?, &bufs, grid(&gpu, n.div_ceil(WG_1D as usize))?)?;
-    Ok((wrap(p2, shape.to_vec()), wrap(m2, shape.to_vec()), wrap(v2, shape.to_vec())))
+    Ok((p2, m2, v2))
 }

@@ -13,8 +13,8 @@ use super::nn::{Embedding, LayerNorm, Linear, Quantization};
 use super::params::Params;
 use crate::error::bad;
 use crate::error::{Error, Result};
-use crate::ops_nn::{encoder_attention, SeqLens};
-use crate::tensor::{Device, Tensor};
+use crate::ops::nn::{encoder_attention, SeqLens};
+use crate::ops::tensor::{Device, Tensor};
 use crate::tokenizer::{Encoded, Tokenizer};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

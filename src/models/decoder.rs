@@ -12,8 +12,8 @@ use super::llama::Llama;
 use super::params::Params;
 use crate::error::bad;
 use crate::error::{Error, Result};
-use crate::ops_decoder::{argmax, greedy_token, penalize, KvCache};
-use crate::tensor::{Device, Tensor};
+use crate::ops::decoder::{argmax, greedy_token, penalize, KvCache};
+use crate::ops::tensor::{Device, Tensor};
 use crate::tokenizer::Tokenizer;
 
 /// The network of a decoder: ids in, logits out, keys and values kept in a cache.

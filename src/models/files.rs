@@ -138,7 +138,7 @@ pub mod native {
 
 /// Reads a model folder from disk onto `device`: its small files and every weight.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn load_dir(dir: &std::path::Path, device: &crate::tensor::Device) -> Result<(ModelFiles, Params)> {
+pub fn load_dir(dir: &std::path::Path, device: &crate::ops::tensor::Device) -> Result<(ModelFiles, Params)> {
     let files = native::model_files(dir)?;
     let mut params = Params::new(device);
     native::load_weights(dir, &mut params)?;

@@ -7,8 +7,8 @@ use super::nn::{Embedding, LayerNorm, Linear, Quantization};
 use super::params::Params;
 use crate::error::bad;
 use crate::error::Result;
-use crate::ops_decoder::KvCache;
-use crate::tensor::Tensor;
+use crate::ops::decoder::KvCache;
+use crate::ops::tensor::Tensor;
 
 #[derive(Clone, Debug)]
 pub struct Gpt2Config {

@@ -12,8 +12,8 @@ use super::nn::{Embedding, Linear, Quantization};
 use super::params::Params;
 use crate::error::bad;
 use crate::error::Result;
-use crate::ops_decoder::{rope_inv_freq, KvCache, RopeScaling, RopeTable};
-use crate::tensor::Tensor;
+use crate::ops::decoder::{rope_inv_freq, KvCache, RopeScaling, RopeTable};
+use crate::ops::tensor::Tensor;
 
 #[derive(Clone, Debug)]
 pub struct LlamaConfig {

@@ -7,9 +7,10 @@ use std::rc::Rc;
 
 use super::params::{widen_tensor, Params, Words};
 use crate::error::{Error, Result};
-use crate::quant::qtensor::{QStorage, QTensor};
+use crate::kinds::DType;
+use crate::ops::quant::{QStorage, QTensor};
+use crate::ops::tensor::{Device, Storage, Tensor};
 use crate::quant::QuantizedMatrix;
-use crate::tensor::{DType, Device, Storage, Tensor};
 
 /// `"quantization": {"bits", "group_size"}` from `config.json`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,7 +159,7 @@ impl Linear {
     pub fn merge_delta(&self) -> Result<bool> {
         let Some((a, b, s)) = self.delta.borrow().clone() else { return Ok(false) };
         let parts = self.parts.borrow().clone();
-        if !parts.iter().all(|p| matches!(p, Weight::Float(wt) if wt.dtype() == crate::tensor::DType::F32)) {
+        if !parts.iter().all(|p| matches!(p, Weight::Float(wt) if wt.dtype() == crate::kinds::DType::F32)) {
             return Ok(false);
         }
         let mut merged = Vec::with_capacity(parts.len());
@@ -306,7 +307,7 @@ impl Embedding {
                         }
                     }
                 }
-                crate::gpu::nn::gather(g, ids, self.cols, &blocks)
+                Ok(Tensor::from_gpu(crate::gpu::nn::gather(g, ids, self.cols, &blocks)?, vec![ids.len(), self.cols]))
             }
         }
     }

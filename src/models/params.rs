@@ -15,7 +15,8 @@ use super::nn::Quantization;
 use crate::error::bad;
 use crate::error::{Error, Result};
 use crate::gpu::GpuView;
-use crate::tensor::{DType, Device, Storage, Tensor};
+use crate::kinds::DType;
+use crate::ops::tensor::{Device, Storage, Tensor};
 use crate::weights::convert::{quantizable, quantize_weight};
 use crate::weights::safetensors::{Dtype, TensorInfo};
 

@@ -199,7 +199,7 @@ pub fn quantize_gptq(w: &[f32], rows: usize, cols: usize, bits: u32, group: usiz
 mod tests {
     use super::*;
     use crate::quant::{dequantize, quantize_with};
-    use crate::selftest::Rng;
+    use crate::rng::Rng;
 
     /// Statistics of the rows of `x [n, cols]` (`Xᵀ X` summed here as the CLI's matmul would).
     fn hessian_of(x: &[f32], cols: usize) -> Hessian {

@@ -3,9 +3,7 @@
 
 pub mod affine;
 pub mod gptq;
-pub mod qtensor;
 pub mod scale;
 
 pub use affine::{dequantize, quantize, quantize_with, QuantizedMatrix};
-pub use qtensor::QTensor;
 pub use scale::ScaleDType;

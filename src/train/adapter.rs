@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use crate::error::{Error, Result};
 use crate::models::bert::{Bert, Pooling};
 use crate::models::decoder::Decoder;
-use crate::tensor::{Device, Tensor};
+use crate::ops::tensor::{Device, Tensor};
 use crate::train::encoder::{ClassifierAdapter, HEAD};
 use crate::train::lora::{LoraConfig, LoraSet, LoraWeights, PEFT_PREFIX};
 use crate::weights::safetensors::{Dtype, SafeTensors};

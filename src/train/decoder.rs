@@ -8,12 +8,13 @@
 //! backpropagation stops at the lowest adapted layer.
 
 use crate::error::{Error, Result};
+use crate::kinds::Act;
 use crate::models::decoder::Decoder;
 use crate::models::llama::Llama;
-use crate::ops_decoder::RopeTable;
-use crate::tensor::Tensor;
+use crate::ops::backward::AdamW;
+use crate::ops::decoder::RopeTable;
+use crate::ops::tensor::Tensor;
 use crate::train::lora::{self, LoraConfig, LoraSet, Rng, Saved};
-use crate::train::ops::{Act, AdamW};
 use crate::train::optim::{accumulate_lora, Grads, Optimizer, StepReport};
 
 /// Label of a token that is not a target (transformers' `ignore_index`).
@@ -106,7 +107,7 @@ pub struct LoraTrainer<'m> {
 }
 
 /// `[T, T]`: 0 where a query may see a key (key ≤ query), a large negative number elsewhere.
-fn causal_mask(device: &crate::tensor::Device, t: usize) -> Result<Tensor> {
+fn causal_mask(device: &crate::ops::tensor::Device, t: usize) -> Result<Tensor> {
     let m: Vec<f32> = (0..t * t).map(|i| if i % t <= i / t { 0.0 } else { -1e30 }).collect();
     Tensor::from_f32(device, &m, &[t, t])
 }

@@ -12,11 +12,12 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
+use crate::kinds::Act;
 use crate::models::bert::{Activation, Bert, Pooling};
-use crate::tensor::Tensor;
+use crate::ops::backward::AdamW;
+use crate::ops::tensor::Tensor;
 use crate::tokenizer::Encoded;
 use crate::train::lora::{self, LoraConfig, LoraSet, Rng, Saved, PEFT_PREFIX};
-use crate::train::ops::{Act, AdamW};
 use crate::train::optim::{accumulate_lora, Grads, Optimizer, StepReport};
 
 /// The head's module name (PEFT `modules_to_save`).

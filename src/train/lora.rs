@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::models::nn::Linear;
-use crate::tensor::Tensor;
+use crate::ops::tensor::Tensor;
 
 /// Which layers get adapters, and their size.
 #[derive(Clone, Debug, PartialEq)]
@@ -128,7 +128,7 @@ impl LoraSet {
     /// starts equal to the base). An error lists the layer names when no
     /// target matches.
     pub fn new<'a>(
-        device: &crate::tensor::Device,
+        device: &crate::ops::tensor::Device,
         config: LoraConfig,
         layers: impl IntoIterator<Item = (&'a str, &'a Linear)>,
         rng: &mut Rng,

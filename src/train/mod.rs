@@ -5,6 +5,5 @@ pub mod adapter;
 pub mod decoder;
 pub mod encoder;
 pub mod lora;
-pub mod ops;
 pub mod optim;
 pub mod run;

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
-use crate::train::ops::{clip_factor, AdamW};
+use crate::ops::backward::AdamW;
+use crate::ops::tensor::Tensor;
 
 /// Gradients by PEFT name.
 pub type Grads = BTreeMap<String, Tensor>;
@@ -101,4 +101,21 @@ impl Optimizer {
         }
         Ok(StepReport { loss, grad_norm })
     }
+}
+
+/// The learning rate at optimizer step `step` (0-based) of `total`: linear
+/// warm-up from 0 over `warmup` steps, then linear decay to 0 at `total`
+/// (transformers' `get_linear_schedule_with_warmup`).
+pub fn linear_schedule(lr: f64, step: usize, warmup: usize, total: usize) -> f64 {
+    if step < warmup {
+        return lr * step as f64 / warmup as f64;
+    }
+    let left = total.saturating_sub(step) as f64 / total.saturating_sub(warmup).max(1) as f64;
+    lr * left.max(0.0)
+}
+
+/// The factor that scales gradients of global norm `norm` down to `max_norm`
+/// (1 when already within; torch's `clip_grad_norm_` adds 1e-6).
+pub fn clip_factor(norm: f32, max_norm: f32) -> f32 {
+    (max_norm / (norm + 1e-6)).min(1.0)
 }

@@ -6,11 +6,12 @@
 use crate::error::{Error, Result};
 use crate::models::bert::{Bert, EncodeOptions, Pooling};
 use crate::models::decoder::Decoder;
+use crate::ops::backward::AdamW;
 use crate::platform::now_ms;
 use crate::train::decoder::{LoraTrainer, TextExample};
 use crate::train::encoder::{ClassifierAdapter, ClassifierTrainer, Example};
 use crate::train::lora::{LoraConfig, Rng};
-use crate::train::ops::{linear_schedule, AdamW};
+use crate::train::optim::linear_schedule;
 
 /// What to train on a classifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -267,7 +268,7 @@ async fn evaluate_classifier(
     model: &Bert,
     labels: &[String],
     data: &Labelled,
-    logits: &mut dyn FnMut(&crate::tokenizer::Encoded) -> Result<crate::tensor::Tensor>,
+    logits: &mut dyn FnMut(&crate::tokenizer::Encoded) -> Result<crate::ops::tensor::Tensor>,
 ) -> Result<(f32, f32)> {
     if data.is_empty() {
         return Err(Error::InvalidArgument("evaluation: the set is empty".into()));

@@ -13,7 +13,7 @@ use super::generate::{yield_behind_queued_tasks, TextModel};
 use super::model::{get, opt_num, opt_str, promise, Model};
 use super::{js_err, to_js};
 use crate::error::{Error, Result};
-use crate::tensor::Device;
+use crate::ops::tensor::Device;
 use crate::train::adapter::AdapterFile;
 use crate::train::encoder::ClassifierAdapter;
 use crate::train::run::{ClassifierRun, Method, Options, StepInfo, TextItem, TextRun};

@@ -13,8 +13,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::error::Error;
-use crate::ops::GemmKernel;
-use crate::tensor::{Device, DeviceRequest, Tensor as CoreTensor};
+use crate::kinds::GemmKernel;
+use crate::ops::tensor::{Device, DeviceRequest, Tensor as CoreTensor};
 
 fn js_err(e: Error) -> JsError {
     JsError::new(&e.to_string())

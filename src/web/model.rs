@@ -16,7 +16,7 @@ use crate::models::bert::{cosine, Bert, EncodeOptions, LabelScore, Pooling};
 use crate::models::files::{ModelFiles, WeightsLoader, OPTIONAL};
 use crate::models::nn::Quantization;
 use crate::models::params::Params;
-use crate::tensor::{Device, DeviceRequest};
+use crate::ops::tensor::{Device, DeviceRequest};
 use crate::weights::shards::{ShardIndex, INDEX_FILE};
 
 pub(super) fn get(v: &JsValue, key: &str) -> JsValue {

@@ -2,8 +2,8 @@
 //! SIMD, no tricks. The CPU backend is tested against these; the GPU backend
 //! is tested against the CPU backend. Inputs are contiguous row-major.
 
-use crate::ops::matmul_shape;
-use crate::tensor::numel;
+use crate::kinds::numel;
+use crate::ops::base::matmul_shape;
 
 /// `[B.., M, K] x [B.., K, N]`, either side may lack the batch dims.
 pub fn matmul(a: &[f32], a_shape: &[usize], b: &[f32], b_shape: &[usize]) -> Vec<f32> {

@@ -1,22 +1,14 @@
 //! The CPU backend: candle-core's kernels (SIMD natively and with wasm simd128).
-//! It is also the reference the GPU kernels are tested against.
+//! It is also the reference the GPU kernels are tested against. Takes and
+//! returns candle tensors (storage and shape), never `Tensor`.
 
 use candle_core::{DType as CDType, Tensor as CTensor, D};
 
 use crate::error::Result;
-use crate::ops::{Binary, Unary};
-use crate::tensor::{DType, Storage, Tensor};
-
-fn wrap(t: CTensor) -> Result<Tensor> {
-    let dtype = match t.dtype() {
-        CDType::F16 => DType::F16,
-        _ => DType::F32,
-    };
-    Ok(Tensor { shape: t.dims().to_vec(), dtype, storage: Storage::Cpu(t) })
-}
+use crate::kinds::{Binary, Unary};
 
 /// `[B.., M, K] x [B.., K, N]` (shapes checked by the caller).
-pub(crate) fn matmul(a: &CTensor, b: &CTensor, out: Vec<usize>) -> Result<Tensor> {
+pub(crate) fn matmul(a: &CTensor, b: &CTensor, out: Vec<usize>) -> Result<CTensor> {
     let b = if b.dtype() == CDType::F32 { b.clone() } else { b.to_dtype(CDType::F32)? };
     // A shared rank-2 right side (a linear layer's weight, often a transposed
     // view): fold the batch dims of `a` into its rows instead of broadcasting,
@@ -28,18 +20,18 @@ pub(crate) fn matmul(a: &CTensor, b: &CTensor, out: Vec<usize>) -> Result<Tensor
         a.broadcast_matmul(&b)?
     };
     debug_assert_eq!(c.dims(), out.as_slice());
-    wrap(c)
+    Ok(c)
 }
 
-pub(crate) fn binary(a: &CTensor, b: &CTensor, kind: Binary) -> Result<Tensor> {
-    wrap(match kind {
+pub(crate) fn binary(a: &CTensor, b: &CTensor, kind: Binary) -> Result<CTensor> {
+    Ok(match kind {
         Binary::Add => a.broadcast_add(b)?,
         Binary::Mul => a.broadcast_mul(b)?,
     })
 }
 
-pub(crate) fn unary(a: &CTensor, kind: Unary) -> Result<Tensor> {
-    wrap(match kind {
+pub(crate) fn unary(a: &CTensor, kind: Unary) -> Result<CTensor> {
+    Ok(match kind {
         Unary::Gelu => a.gelu_erf()?,
         Unary::GeluTanh => a.gelu()?,
         Unary::Silu => a.silu()?,
@@ -50,8 +42,8 @@ pub(crate) fn unary(a: &CTensor, kind: Unary) -> Result<Tensor> {
 }
 
 /// Stable softmax over the last dim.
-pub(crate) fn softmax(a: &CTensor) -> Result<Tensor> {
-    wrap(softmax_last(a)?)
+pub(crate) fn softmax(a: &CTensor) -> Result<CTensor> {
+    Ok(softmax_last(a)?)
 }
 
 /// Softmax over the last dim with the row max subtracted; a row that is all
@@ -64,21 +56,21 @@ fn softmax_last(a: &CTensor) -> candle_core::Result<CTensor> {
 }
 
 /// Layer norm when `beta` is given, RMS norm (no centring, no shift) when not.
-pub(crate) fn layer_norm(x: &CTensor, gamma: &CTensor, beta: Option<&CTensor>, eps: f32) -> Result<Tensor> {
+pub(crate) fn layer_norm(x: &CTensor, gamma: &CTensor, beta: Option<&CTensor>, eps: f32) -> Result<CTensor> {
     let centred = match beta {
         Some(_) => x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?,
         None => x.clone(),
     };
     let denom = (centred.sqr()?.mean_keepdim(D::Minus1)? + eps as f64)?.sqrt()?;
     let y = centred.broadcast_div(&denom)?.broadcast_mul(gamma)?;
-    wrap(match beta {
+    Ok(match beta {
         Some(b) => y.broadcast_add(b)?,
         None => y,
     })
 }
 
-/// Encoder attention on `[B, T, H*D]` operands (see `ops_nn::encoder_attention`).
-pub(crate) fn encoder_attention(q: &CTensor, k: &CTensor, v: &CTensor, lens: &[usize], heads: usize, scale: f32) -> Result<Tensor> {
+/// Encoder attention on `[B, T, H*D]` operands (see `ops::nn::encoder_attention`).
+pub(crate) fn encoder_attention(q: &CTensor, k: &CTensor, v: &CTensor, lens: &[usize], heads: usize, scale: f32) -> Result<CTensor> {
     let (b, t, width) = q.dims3()?;
     let d = width / heads;
     // [B, T, H*D] -> [B, H, T, D]
@@ -95,5 +87,5 @@ pub(crate) fn encoder_attention(q: &CTensor, k: &CTensor, v: &CTensor, lens: &[u
     let mask = CTensor::from_vec(mask, (b, 1, 1, t), &candle_core::Device::Cpu)?;
     let probs = softmax_last(&scores.broadcast_add(&mask)?)?;
     let y = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, width))?;
-    wrap(y)
+    Ok(y)
 }

@@ -5,18 +5,8 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::train as gpu;
-use crate::tensor::{DType, Storage, Tensor};
-
-/// Activations with a backward op.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Act {
-    /// GELU with erf (BERT).
-    Gelu,
-    /// GELU with tanh (GPT-2).
-    GeluTanh,
-    Silu,
-    Relu,
-}
+use crate::kinds::{Act, DType};
+use crate::ops::tensor::{Storage, Tensor};
 
 /// The CPU formulas, written on candle tensors of any float dtype: the CPU
 /// path runs them in f32, the gradient checks in f64 against finite
@@ -24,7 +14,7 @@ pub enum Act {
 pub mod formulas {
     use candle_core::{Result, Tensor as C, D};
 
-    use super::Act;
+    use crate::kinds::Act;
 
     /// `dy * f'(x)`.
     pub fn act_backward(x: &C, dy: &C, act: Act) -> Result<C> {
@@ -137,7 +127,7 @@ impl Tensor {
         same_shape("act_backward", self, dy)?;
         match (&self.storage, &dy.storage) {
             (Storage::Cpu(x), Storage::Cpu(d)) => Ok(cpu_wrap(formulas::act_backward(x, d, act)?)),
-            (Storage::Gpu(x), Storage::Gpu(d)) => gpu::act_backward(x, d, &self.shape, act),
+            (Storage::Gpu(x), Storage::Gpu(d)) => Ok(Tensor::from_gpu(gpu::act_backward(x, d, &self.shape, act)?, self.shape.clone())),
             _ => Err(mismatch("act_backward", self, dy)),
         }
     }
@@ -147,7 +137,7 @@ impl Tensor {
         same_shape("softmax_backward", self, dy)?;
         match (&self.storage, &dy.storage) {
             (Storage::Cpu(y), Storage::Cpu(d)) => Ok(cpu_wrap(formulas::softmax_backward(y, d)?)),
-            (Storage::Gpu(y), Storage::Gpu(d)) => gpu::softmax_backward(y, d, &self.shape),
+            (Storage::Gpu(y), Storage::Gpu(d)) => Ok(Tensor::from_gpu(gpu::softmax_backward(y, d, &self.shape)?, self.shape.clone())),
             _ => Err(mismatch("softmax_backward", self, dy)),
         }
     }
@@ -193,6 +183,7 @@ impl Tensor {
             }
             (Storage::Gpu(x), Storage::Gpu(g), Storage::Gpu(d)) => {
                 let (dx, dyx) = gpu::norm_backward(x, g, d, &self.shape, eps, rms)?;
+                let (dx, dyx) = (Tensor::from_gpu(dx, self.shape.clone()), Tensor::from_gpu(dyx, self.shape.clone()));
                 if !params {
                     return Ok((dx, None));
                 }
@@ -227,7 +218,8 @@ impl Tensor {
                 let t: Vec<f32> = targets.iter().map(|&t| if t < 0 { -1.0 } else { t as f32 }).collect();
                 let t = Tensor::from_f32(&self.device(), &t, &[r])?;
                 let Storage::Gpu(tv) = &t.storage else { unreachable!("made on the GPU") };
-                gpu::cross_entropy(x, tv, &self.shape, scale)
+                let (loss, dx) = gpu::cross_entropy(x, tv, &self.shape, scale)?;
+                Ok((Tensor::from_gpu(loss, vec![r]), Tensor::from_gpu(dx, self.shape.clone())))
             }
         }
     }
@@ -295,28 +287,13 @@ impl AdamW {
             }
             (Storage::Gpu(p0), Storage::Gpu(g), Storage::Gpu(m), Storage::Gpu(v)) => {
                 let k = [lr, self.beta1, b1c, self.beta2, b2c, self.eps, decay, c1, c2, grad_scale as f64].map(|x| x as f32);
-                gpu::adamw(p0, g, m, v, &p.shape, k)
+                let (p1, m1, v1) = gpu::adamw(p0, g, m, v, &p.shape, k)?;
+                let t = |x| Tensor::from_gpu(x, p.shape.clone());
+                Ok((t(p1), t(m1), t(v1)))
             }
             _ => Err(Error::DeviceMismatch { op: "adamw", lhs: p.device_name(), rhs: g.device_name() }),
         }
     }
-}
-
-/// The learning rate at optimizer step `step` (0-based) of `total`: linear
-/// warm-up from 0 over `warmup` steps, then linear decay to 0 at `total`
-/// (transformers' `get_linear_schedule_with_warmup`).
-pub fn linear_schedule(lr: f64, step: usize, warmup: usize, total: usize) -> f64 {
-    if step < warmup {
-        return lr * step as f64 / warmup as f64;
-    }
-    let left = total.saturating_sub(step) as f64 / total.saturating_sub(warmup).max(1) as f64;
-    lr * left.max(0.0)
-}
-
-/// The factor that scales gradients of global norm `norm` down to `max_norm`
-/// (1 when already within; torch's `clip_grad_norm_` adds 1e-6).
-pub fn clip_factor(norm: f32, max_norm: f32) -> f32 {
-    (max_norm / (norm + 1e-6)).min(1.0)
 }
 
 impl Tensor {
@@ -370,7 +347,7 @@ impl Tensor {
                 let strides = crate::gpu::contiguous_strides(&self.shape);
                 let view = base.with_layout(0, dims.iter().map(|&i| strides[i]).collect());
                 let out = crate::gpu::ops::contiguous_f32(&view, &shape, DType::F32)?;
-                Ok(crate::gpu::ops::wrap(out, shape))
+                Ok(Tensor::from_gpu(out, shape))
             }
         }
     }
@@ -391,7 +368,7 @@ impl Tensor {
                 let base = crate::gpu::ops::contiguous_f32(v, &self.shape, self.dtype)?;
                 let view = base.with_layout(0, vec![t * d, 0, d, 1]);
                 let out = crate::gpu::ops::contiguous_f32(&view, &[kvh, rep, t, d], DType::F32)?;
-                Ok(crate::gpu::ops::wrap(out, vec![kvh * rep, t, d]))
+                Ok(Tensor::from_gpu(out, vec![kvh * rep, t, d]))
             }
         }
     }

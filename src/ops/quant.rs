@@ -7,9 +7,11 @@
 use std::rc::Rc;
 
 use crate::error::{Error, Result};
+use crate::gpu::qops::QLayout;
 use crate::gpu::GpuView;
+use crate::kinds::{numel, DType};
+use crate::ops::tensor::{Device, Storage, Tensor};
 use crate::quant::QuantizedMatrix;
-use crate::tensor::{numel, DType, Device, Storage, Tensor};
 
 /// A `[N, K]` weight in the affine layout, on one device.
 #[derive(Clone)]
@@ -64,22 +66,18 @@ impl QTensor {
 /// Chromium (bench/encoder): the fused loop made an 8-token sentence 92 ms,
 /// dequantize + GEMM is what the f32 path costs plus one pass over the codes.
 pub(crate) const DEQUANT_ROWS: usize = 2;
-/// The same switch on the GPU: below it the fused `qgemv`/`qgemm` kernels read
-/// the codes directly (no temporary [N, K]); from it on, a dequantizing
-/// gather and the f32 GEMM (MiniLM 8-bit batch on SwiftShader: 25.5 s fused,
-/// 16.2 s this way).
-pub(crate) const GPU_DEQUANT_ROWS: usize = 16;
+/// The GPU has its own switch (`gpu::qops::GPU_DEQUANT_ROWS`).
 
 impl QTensor {
     /// The weights expanded to an f32 `[rows, cols]` tensor on their device.
     pub fn dequantize(&self) -> Result<Tensor> {
         let shape = vec![self.rows, self.cols];
         match &self.storage {
-            QStorage::Cpu(m) => Tensor::from_f32(&crate::tensor::Device::Cpu, &crate::quant::dequantize(m), &shape),
+            QStorage::Cpu(m) => Tensor::from_f32(&crate::ops::tensor::Device::Cpu, &crate::quant::dequantize(m), &shape),
             QStorage::Gpu { packed, scales, biases } => {
                 let gpu = packed.gpu();
                 let v = crate::gpu::nn::dequantize(&gpu, packed, scales, biases, self.bits, self.group, self.rows, self.cols)?;
-                Ok(crate::gpu::ops::wrap(v, shape))
+                Ok(Tensor::from_gpu(v, shape))
             }
         }
     }
@@ -104,7 +102,7 @@ impl Tensor {
                 // and candle's GEMM is far faster than the group-wise loop.
                 let w = candle_core::Tensor::from_vec(crate::quant::dequantize(m), (w.rows, w.cols), &candle_core::Device::Cpu)?;
                 let y = x.reshape((rows, k))?.matmul(&w.t()?)?.reshape(out_shape.as_slice())?;
-                Ok(Tensor { shape: out_shape, dtype: DType::F32, storage: Storage::Cpu(y) })
+                Ok(Tensor::from_cpu(y))
             }
             (Storage::Cpu(x), QStorage::Cpu(m)) => {
                 let xs = x.flatten_all()?.to_vec1::<f32>()?;
@@ -116,7 +114,9 @@ impl Tensor {
                 })
             }
             (Storage::Gpu(x), QStorage::Gpu { packed, scales, biases }) => {
-                crate::gpu::qops::matmul_qt(x, &self.shape, rows, w, [packed, scales, biases], out_shape)
+                let layout = QLayout { rows: w.rows, cols: w.cols, bits: w.bits, group: w.group };
+                let y = crate::gpu::qops::matmul_qt(x, &self.shape, rows, layout, [packed, scales, biases])?;
+                Ok(Tensor::from_gpu(y, out_shape))
             }
             _ => Err(Error::DeviceMismatch {
                 op: "matmul_qt",

@@ -6,7 +6,8 @@
 use crate::error::{Error, Result};
 use crate::gpu::decoder::{self as gpu_dec, Causal};
 use crate::gpu::GpuView;
-use crate::tensor::{DType, Device, Storage, Tensor};
+use crate::kinds::DType;
+use crate::ops::tensor::{Device, Storage, Tensor};
 
 /// How rotary angles are derived from `rope_theta` and `rope_scaling`.
 #[derive(Clone, Debug, PartialEq)]
@@ -138,7 +139,7 @@ impl Tensor {
                 }
                 Tensor::from_f32(&Device::Cpu, &x, &[t, width])
             }
-            Some((cos, sin)) => gpu_dec::rope(&gpu_rows(self)?, t, heads, 2 * half, cos, sin),
+            Some((cos, sin)) => Ok(Tensor::from_gpu(gpu_dec::rope(&gpu_rows(self)?, t, heads, 2 * half, cos, sin)?, vec![t, width])),
         }
     }
 }
@@ -270,7 +271,8 @@ impl KvCache {
                 let gpu = kc.gpu();
                 gpu.copy_into(&gpu_rows(k)?, kc, p0 * self.width, t * self.width)?;
                 gpu.copy_into(&gpu_rows(v)?, vc, p0 * self.width, t * self.width)?;
-                gpu_dec::causal_attention(&gpu_rows(q)?, kc, vc, Causal { t, p0, heads, kv_heads, head_dim: d })
+                let y = gpu_dec::causal_attention(&gpu_rows(q)?, kc, vc, Causal { t, p0, heads, kv_heads, head_dim: d })?;
+                Ok(Tensor::from_gpu(y, vec![t, heads * d]))
             }
         }
     }

@@ -4,7 +4,9 @@
 use crate::error::{Error, Result};
 use crate::gpu::nn::{self as gpu_nn, Rows};
 use crate::gpu::GpuView;
-use crate::tensor::{numel, DType, Device, Storage, Tensor};
+use crate::kinds::numel;
+use crate::kinds::DType;
+use crate::ops::tensor::{Device, Storage, Tensor};
 
 impl Tensor {
     /// The same elements in another shape (a view when the tensor is contiguous).
@@ -137,7 +139,7 @@ pub fn encoder_attention(q: &Tensor, k: &Tensor, v: &Tensor, seq: &SeqLens, head
     let d = width / heads;
     let scale = 1.0 / (d as f32).sqrt();
     match (&q.storage, &k.storage, &v.storage) {
-        (Storage::Cpu(q), Storage::Cpu(k), Storage::Cpu(v)) => crate::cpu::encoder_attention(q, k, v, lens, heads, scale),
+        (Storage::Cpu(q), Storage::Cpu(k), Storage::Cpu(v)) => crate::cpu::encoder_attention(q, k, v, lens, heads, scale).map(Tensor::from_cpu),
         (Storage::Gpu(qv), Storage::Gpu(kv), Storage::Gpu(vv)) => {
             let rows = |view: &GpuView, x: &Tensor| -> Result<(GpuView, usize)> {
                 let st = view.strides(x.shape());
@@ -160,7 +162,7 @@ pub fn encoder_attention(q: &Tensor, k: &Tensor, v: &Tensor, seq: &SeqLens, head
                 }
             }
             let lens_buf = seq.gpu.as_ref().ok_or(Error::DeviceMismatch { op: "attention", lhs: "webgpu", rhs: "cpu" })?;
-            gpu_nn::attention(
+            let y = gpu_nn::attention(
                 Rows { view: &qb, ld: ql, off: 0 },
                 Rows { view: &kb, ld: kl, off: 0 },
                 Rows { view: &vb, ld: vl, off: 0 },
@@ -170,7 +172,8 @@ pub fn encoder_attention(q: &Tensor, k: &Tensor, v: &Tensor, seq: &SeqLens, head
                 heads,
                 d,
                 scale,
-            )
+            )?;
+            Ok(Tensor::from_gpu(y, vec![b, t, width]))
         }
         _ => Err(Error::DeviceMismatch { op: "attention", lhs: q.device_name(), rhs: k.device_name() }),
     }

@@ -5,29 +5,7 @@ use std::rc::Rc;
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuView};
-
-/// Element types a tensor may hold. Computation happens in f32; f16 is a
-/// storage type (weights), read by kernels that know it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DType {
-    F32,
-    F16,
-}
-
-impl DType {
-    pub fn name(self) -> &'static str {
-        match self {
-            DType::F32 => "f32",
-            DType::F16 => "f16",
-        }
-    }
-    pub fn size_in_bytes(self) -> usize {
-        match self {
-            DType::F32 => 4,
-            DType::F16 => 2,
-        }
-    }
-}
+use crate::kinds::{numel, DType};
 
 /// What the caller asked for: `"auto"` takes WebGPU when an adapter exists and
 /// the CPU otherwise; `"webgpu"` fails without an adapter.
@@ -108,10 +86,6 @@ pub struct Tensor {
     pub(crate) storage: Storage,
 }
 
-pub(crate) fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
-}
-
 impl Tensor {
     /// Copies `data` onto `device` with the given shape.
     pub fn from_f32(device: &Device, data: &[f32], shape: &[usize]) -> Result<Tensor> {
@@ -186,6 +160,17 @@ impl Tensor {
 }
 
 impl Tensor {
+    /// A backend's f32 result on the GPU, contiguous with `shape`.
+    pub(crate) fn from_gpu(view: GpuView, shape: Vec<usize>) -> Tensor {
+        Tensor { shape, dtype: DType::F32, storage: Storage::Gpu(view) }
+    }
+
+    /// A backend's result on the CPU (candle keeps the shape and dtype).
+    pub(crate) fn from_cpu(t: candle_core::Tensor) -> Tensor {
+        let dtype = if t.dtype() == candle_core::DType::F16 { DType::F16 } else { DType::F32 };
+        Tensor { shape: t.dims().to_vec(), dtype, storage: Storage::Cpu(t) }
+    }
+
     /// The values of a CPU tensor as f32, row-major, without waiting (the
     /// CPU half of [`Tensor::to_vec_f32`], for ops that compute on the host).
     pub(crate) fn cpu_f32(&self) -> Result<Vec<f32>> {

@@ -7,17 +7,8 @@
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::gpu::ops as gpu;
-use crate::tensor::{DType, Storage, Tensor};
-
-/// Which GEMM kernel the GPU uses. `Auto` picks the tiled kernel, or the GEMV
-/// kernel when `M == 1`; `Naive` (one invocation per output) is the benchmark floor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GemmKernel {
-    Auto,
-    Tiled,
-    Gemv,
-    Naive,
-}
+use crate::kinds::{Binary, DType, GemmKernel, Unary};
+use crate::ops::tensor::{Storage, Tensor};
 
 /// The output shape of `[B.., M, K] x [B.., K, N]`. Either side may have
 /// no batch dims (rank 2): it is then shared by every batch of the other.
@@ -69,24 +60,6 @@ fn last_dim(op: &'static str, x: &Tensor) -> Result<usize> {
     x.shape.last().copied().ok_or_else(|| Error::InvalidArgument(format!("{op}: needs at least 1 dim, got a scalar")))
 }
 
-/// Binary elementwise ops.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Binary {
-    Add,
-    Mul,
-}
-
-/// Unary elementwise ops.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Unary {
-    Gelu,
-    GeluTanh,
-    Silu,
-    Tanh,
-    Relu,
-    Scale(f32),
-}
-
 impl Tensor {
     /// `[B.., M, K] x [B.., K, N] -> [B.., M, N]`. The right side may be f16.
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
@@ -98,8 +71,8 @@ impl Tensor {
         need_f32("matmul", self)?;
         let out = matmul_shape(&self.shape, &rhs.shape)?;
         match (&self.storage, &rhs.storage) {
-            (Storage::Cpu(a), Storage::Cpu(b)) => cpu::matmul(a, b, out),
-            (Storage::Gpu(a), Storage::Gpu(b)) => gpu::matmul(a, &self.shape, b, &rhs.shape, rhs.dtype, out, kernel),
+            (Storage::Cpu(a), Storage::Cpu(b)) => cpu::matmul(a, b, out).map(Tensor::from_cpu),
+            (Storage::Gpu(a), Storage::Gpu(b)) => Ok(Tensor::from_gpu(gpu::matmul(a, &self.shape, b, &rhs.shape, rhs.dtype, out.clone(), kernel)?, out)),
             _ => unreachable!("checked by same_device"),
         }
     }
@@ -133,8 +106,8 @@ impl Tensor {
         need_f32(op, rhs)?;
         broadcast_ok(op, &self.shape, &rhs.shape)?;
         match (&self.storage, &rhs.storage) {
-            (Storage::Cpu(a), Storage::Cpu(b)) => cpu::binary(a, b, kind),
-            (Storage::Gpu(a), Storage::Gpu(b)) => gpu::binary(a, &self.shape, b, &rhs.shape, kind),
+            (Storage::Cpu(a), Storage::Cpu(b)) => cpu::binary(a, b, kind).map(Tensor::from_cpu),
+            (Storage::Gpu(a), Storage::Gpu(b)) => Ok(Tensor::from_gpu(gpu::binary(a, &self.shape, b, &rhs.shape, kind)?, self.shape.clone())),
             _ => unreachable!("checked by same_device"),
         }
     }
@@ -168,8 +141,8 @@ impl Tensor {
     fn unary(&self, op: &'static str, kind: Unary) -> Result<Tensor> {
         need_f32(op, self)?;
         match &self.storage {
-            Storage::Cpu(a) => cpu::unary(a, kind),
-            Storage::Gpu(a) => gpu::unary(a, &self.shape, kind),
+            Storage::Cpu(a) => cpu::unary(a, kind).map(Tensor::from_cpu),
+            Storage::Gpu(a) => Ok(Tensor::from_gpu(gpu::unary(a, &self.shape, kind)?, self.shape.clone())),
         }
     }
 
@@ -178,8 +151,8 @@ impl Tensor {
         need_f32("softmax", self)?;
         last_dim("softmax", self)?;
         match &self.storage {
-            Storage::Cpu(a) => cpu::softmax(a),
-            Storage::Gpu(a) => gpu::softmax(a, &self.shape),
+            Storage::Cpu(a) => cpu::softmax(a).map(Tensor::from_cpu),
+            Storage::Gpu(a) => Ok(Tensor::from_gpu(gpu::softmax(a, &self.shape)?, self.shape.clone())),
         }
     }
 
@@ -189,8 +162,8 @@ impl Tensor {
         self.check_norm("layer_norm", gamma)?;
         self.check_norm("layer_norm", beta)?;
         match (&self.storage, &gamma.storage, &beta.storage) {
-            (Storage::Cpu(x), Storage::Cpu(g), Storage::Cpu(b)) => cpu::layer_norm(x, g, Some(b), eps),
-            (Storage::Gpu(x), Storage::Gpu(g), Storage::Gpu(b)) => gpu::norm(x, &self.shape, g, Some(b), eps),
+            (Storage::Cpu(x), Storage::Cpu(g), Storage::Cpu(b)) => cpu::layer_norm(x, g, Some(b), eps).map(Tensor::from_cpu),
+            (Storage::Gpu(x), Storage::Gpu(g), Storage::Gpu(b)) => Ok(Tensor::from_gpu(gpu::norm(x, &self.shape, g, Some(b), eps)?, self.shape.clone())),
             _ => unreachable!("checked by check_norm"),
         }
     }
@@ -199,8 +172,8 @@ impl Tensor {
     pub fn rms_norm(&self, gamma: &Tensor, eps: f32) -> Result<Tensor> {
         self.check_norm("rms_norm", gamma)?;
         match (&self.storage, &gamma.storage) {
-            (Storage::Cpu(x), Storage::Cpu(g)) => cpu::layer_norm(x, g, None, eps),
-            (Storage::Gpu(x), Storage::Gpu(g)) => gpu::norm(x, &self.shape, g, None, eps),
+            (Storage::Cpu(x), Storage::Cpu(g)) => cpu::layer_norm(x, g, None, eps).map(Tensor::from_cpu),
+            (Storage::Gpu(x), Storage::Gpu(g)) => Ok(Tensor::from_gpu(gpu::norm(x, &self.shape, g, None, eps)?, self.shape.clone())),
             _ => unreachable!("checked by check_norm"),
         }
     }
