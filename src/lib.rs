@@ -17,6 +17,7 @@ pub mod platform;
 pub mod quant;
 pub mod rng;
 pub mod selftest;
+pub mod tasks;
 pub mod tokenizer;
 pub mod train;
 pub mod weights;

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use super::params::{widen_tensor, Params, Words};
 use crate::error::{Error, Result};
-use crate::kinds::DType;
+use crate::ops::gather::Table;
 use crate::ops::quant::{QStorage, QTensor};
 use crate::ops::tensor::{Device, Storage, Tensor};
 use crate::quant::QuantizedMatrix;
@@ -255,11 +255,6 @@ pub struct Embedding {
     table: Table,
 }
 
-enum Table {
-    Float(Vec<(usize, Tensor)>),
-    Quant(Vec<(usize, QTensor)>),
-}
-
 impl Embedding {
     pub fn load(p: &Params, name_prefix: &str, rows: usize, cols: usize, quant: Option<Quantization>, why: &str) -> Result<Embedding> {
         let quantized = quant.is_some() && p.contains(&format!("{name_prefix}.scales"));
@@ -280,60 +275,7 @@ impl Embedding {
 
     /// Rows `ids` of the table: `[ids.len(), cols]`, f32.
     pub fn forward(&self, device: &Device, ids: &[u32]) -> Result<Tensor> {
-        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= self.rows) {
-            return Err(Error::InvalidArgument(format!(
-                "token id {bad} is outside the embedding table's {} rows: the tokenizer does not match the model",
-                self.rows
-            )));
-        }
-        match device {
-            Device::Cpu => self.forward_cpu(ids),
-            Device::Gpu(g) => {
-                use crate::gpu::nn::TableBlock;
-                let mut blocks = Vec::new();
-                match &self.table {
-                    Table::Float(bs) => {
-                        for (begin, t) in bs {
-                            let Storage::Gpu(v) = &t.storage else { return Err(Error::DeviceMismatch { op: "embedding", lhs: "webgpu", rhs: "cpu" }) };
-                            blocks.push((*begin, t.shape[0], TableBlock::Float { table: v, dtype: t.dtype }));
-                        }
-                    }
-                    Table::Quant(bs) => {
-                        for (begin, q) in bs {
-                            let QStorage::Gpu { packed, scales, biases } = &q.storage else {
-                                return Err(Error::DeviceMismatch { op: "embedding", lhs: "webgpu", rhs: "cpu" });
-                            };
-                            blocks.push((*begin, q.rows, TableBlock::Quant { packed, scales, biases, bits: q.bits, group: q.group }));
-                        }
-                    }
-                }
-                Ok(Tensor::from_gpu(crate::gpu::nn::gather(g, ids, self.cols, &blocks)?, vec![ids.len(), self.cols]))
-            }
-        }
-    }
-
-    fn forward_cpu(&self, ids: &[u32]) -> Result<Tensor> {
-        let mut out = vec![0f32; ids.len() * self.cols];
-        match &self.table {
-            Table::Float(bs) => {
-                let Some((_, Tensor { storage: Storage::Cpu(t), .. })) = bs.first() else {
-                    return Err(Error::DeviceMismatch { op: "embedding", lhs: "cpu", rhs: "webgpu" });
-                };
-                let idx = candle_core::Tensor::from_slice(ids, ids.len(), &candle_core::Device::Cpu)?;
-                let rows = t.index_select(&idx, 0)?;
-                return Ok(Tensor { shape: vec![ids.len(), self.cols], dtype: DType::F32, storage: Storage::Cpu(rows) });
-            }
-            Table::Quant(bs) => {
-                for (row, &id) in out.chunks_mut(self.cols.max(1)).zip(ids) {
-                    let (begin, q) = bs.iter().rev().find(|(b, _)| *b <= id as usize).expect("block 0 starts at row 0");
-                    let QStorage::Cpu(m) = &q.storage else {
-                        return Err(Error::DeviceMismatch { op: "embedding", lhs: "cpu", rhs: "webgpu" });
-                    };
-                    m.dequantize_row(id as usize - begin, row);
-                }
-            }
-        }
-        Tensor::from_f32(&Device::Cpu, &out, &[ids.len(), self.cols])
+        crate::ops::gather::gather(device, &self.table, self.rows, self.cols, ids)
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod backward;
 pub mod base;
 pub mod decoder;
+pub mod gather;
 pub mod nn;
 pub mod quant;
 pub mod reference;

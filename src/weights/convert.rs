@@ -1,5 +1,5 @@
 //! `webfm convert`: a GGUF file (this file) or a Hugging Face folder
-//! (`convert_hf.rs`) becomes a folder that `Model.load` takes: `config.json`,
+//! (`tasks/convert.rs`) becomes a folder that `Model.load` takes: `config.json`,
 //! `tokenizer.json` (+ `tokenizer_config.json`) and one `model.safetensors`
 //! with quantized weights in the affine layout (see `docs/FORMAT.md`).
 

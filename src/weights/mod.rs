@@ -3,8 +3,6 @@
 //! `webfm convert` / `webfm inspect` (config, tokenizer and names from a GGUF).
 
 pub mod convert;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod convert_hf;
 pub mod gguf;
 pub mod gguf_config;
 pub mod gguf_convert;

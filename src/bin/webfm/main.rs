@@ -5,11 +5,12 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::str::FromStr;
 
+use webfm::tasks::convert as convert_hf;
 use webfm::weights::convert::{self, Options};
 use webfm::weights::gguf::Gguf;
+use webfm::weights::inspect;
 use webfm::weights::safetensors::{header_size, Header};
 use webfm::weights::shards::{ShardIndex, INDEX_FILE};
-use webfm::weights::{convert_hf, inspect};
 use webfm::{Device, DeviceRequest, GemmKernel};
 
 mod finetune;

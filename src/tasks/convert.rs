@@ -2,17 +2,17 @@
 //! `model.safetensors` or shards with an index; f32/f16/bf16), and writing a
 //! converted folder to disk atomically. Native only.
 
-use super::convert::{quantizable, quantize_weight, Folder, Options};
-use super::read_file;
-use super::safetensors::{Dtype, SafeTensors, TensorView};
-use super::safetensors_write::{serialize, Entry};
-use super::shards::{ShardIndex, INDEX_FILE};
 use crate::error::bad;
 use crate::error::{Error, Result};
 use crate::models::bert::{Bert, EncodeOptions};
 use crate::models::files::load_dir;
 use crate::ops::tensor::Device;
 use crate::quant::gptq::{quantize_gptq, Factor, Hessian};
+use crate::weights::convert::{quantizable, quantize_weight, Folder, Options};
+use crate::weights::read_file;
+use crate::weights::safetensors::{Dtype, SafeTensors, TensorView};
+use crate::weights::safetensors_write::{serialize, Entry};
+use crate::weights::shards::{ShardIndex, INDEX_FILE};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -200,7 +200,7 @@ fn encoder_only(config: &serde_json::Map<String, serde_json::Value>, option: &st
 fn convert_tensor(out: &mut Folder, t: &TensorView, bits: u32, group: usize, factors: &BTreeMap<String, Rc<Factor>>) -> Result<()> {
     let float = matches!(t.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16);
     if !float {
-        out.tensors.push(super::convert::OutTensor { name: t.name.into(), dtype: t.dtype, shape: t.shape.to_vec(), bytes: t.bytes.to_vec() });
+        out.tensors.push(crate::weights::convert::OutTensor { name: t.name.into(), dtype: t.dtype, shape: t.shape.to_vec(), bytes: t.bytes.to_vec() });
         return Ok(());
     }
     let data = t.to_f32()?;
