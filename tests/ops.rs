@@ -82,3 +82,76 @@ fn gpu_buffers_return_to_the_pool() {
     }
     assert_eq!(g.live_bytes(), before, "every tensor was dropped, so no buffer is live");
 }
+
+#[test]
+fn encoder_attention_cpu() {
+    check(&Device::Cpu, Family::EncoderAttention);
+}
+#[test]
+fn encoder_attention_gpu() {
+    check(&gpu(), Family::EncoderAttention);
+}
+#[test]
+fn causal_attention_cpu() {
+    check(&Device::Cpu, Family::CausalAttention);
+}
+#[test]
+fn causal_attention_gpu() {
+    check(&gpu(), Family::CausalAttention);
+}
+#[test]
+fn rope_cpu() {
+    check(&Device::Cpu, Family::Rope);
+}
+#[test]
+fn rope_gpu() {
+    check(&gpu(), Family::Rope);
+}
+#[test]
+fn gather_cpu() {
+    check(&Device::Cpu, Family::Gather);
+}
+#[test]
+fn gather_gpu() {
+    check(&gpu(), Family::Gather);
+}
+#[test]
+fn backward_cpu() {
+    check(&Device::Cpu, Family::Backward);
+}
+#[test]
+fn backward_gpu() {
+    check(&gpu(), Family::Backward);
+}
+#[test]
+fn adamw_cpu() {
+    check(&Device::Cpu, Family::AdamW);
+}
+#[test]
+fn adamw_gpu() {
+    check(&gpu(), Family::AdamW);
+}
+
+/// The registry covers every family, and `run` runs them all.
+#[test]
+fn the_suite_runs_every_family() {
+    assert_eq!(webfm::selftest::FAMILIES.len(), 11);
+    let report = pollster::block_on(webfm::selftest::run(&Device::Cpu, true));
+    assert_eq!(report.failed, 0, "{:?}", report.cases.iter().filter(|c| !c.ok).collect::<Vec<_>>());
+    for prefix in [
+        "matmul",
+        "add",
+        "softmax",
+        "layer_norm",
+        "matmul_qt",
+        "encoder attention",
+        "causal attention",
+        "rope",
+        "gather",
+        "Gelu backward",
+        "cross_entropy",
+        "adamw",
+    ] {
+        assert!(report.cases.iter().any(|c| c.name.starts_with(prefix)), "no case named {prefix}…");
+    }
+}

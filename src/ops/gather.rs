@@ -48,11 +48,21 @@ pub fn gather(device: &Device, table: &Table, rows: usize, cols: usize, ids: &[u
 fn gather_cpu(table: &Table, cols: usize, ids: &[u32]) -> Result<Tensor> {
     let mismatch = Error::DeviceMismatch { op: "embedding", lhs: "cpu", rhs: "webgpu" };
     match table {
-        Table::Float(bs) => {
-            let Some((_, Tensor { storage: Storage::Cpu(t), .. })) = bs.first() else { return Err(mismatch) };
+        Table::Float(bs) if bs.len() == 1 => {
+            let Tensor { storage: Storage::Cpu(t), .. } = &bs[0].1 else { return Err(mismatch) };
             let idx = candle_core::Tensor::from_slice(ids, ids.len(), &candle_core::Device::Cpu)?;
-            let rows = t.index_select(&idx, 0)?;
+            let rows = t.to_dtype(candle_core::DType::F32)?.index_select(&idx, 0)?;
             Ok(Tensor { shape: vec![ids.len(), cols], dtype: DType::F32, storage: Storage::Cpu(rows) })
+        }
+        Table::Float(bs) => {
+            // Several blocks (made for a device with a binding limit): row by row.
+            let values = bs.iter().map(|(_, t)| t.cpu_f32()).collect::<Result<Vec<_>>>()?;
+            let mut out = Vec::with_capacity(ids.len() * cols);
+            for &id in ids {
+                let b = bs.iter().rposition(|(begin, _)| *begin <= id as usize).expect("block 0 starts at row 0");
+                out.extend_from_slice(&values[b][(id as usize - bs[b].0) * cols..][..cols]);
+            }
+            Tensor::from_f32(&Device::Cpu, &out, &[ids.len(), cols])
         }
         Table::Quant(bs) => {
             let mut out = vec![0f32; ids.len() * cols];

@@ -140,6 +140,175 @@ pub fn transpose(x: &[f32], shape: &[usize]) -> Vec<f32> {
     out
 }
 
+/// Encoder self-attention of `[B, T, H·D]` q, k, v: keys at positions
+/// `>= lens[b]` masked; a text with no tokens attends to nothing (zeros).
+pub fn encoder_attention(q: &[f32], k: &[f32], v: &[f32], lens: &[usize], t: usize, heads: usize, d: usize) -> Vec<f32> {
+    let w = heads * d;
+    let mut out = vec![0f32; q.len()];
+    for (b, &len) in lens.iter().enumerate() {
+        for h in 0..heads {
+            for i in 0..t {
+                let row = |j: usize| (b * t + j) * w + h * d;
+                let keys: Vec<usize> = (0..len.min(t)).collect();
+                attend(&q[row(i)..][..d], &keys, |j| &k[row(j)..][..d], |j| &v[row(j)..][..d], &mut out[row(i)..][..d]);
+            }
+        }
+    }
+    out
+}
+
+/// Causal attention with grouped KV heads over `T` positions: query `i`
+/// sees keys `0..=i`; query head `h` reads KV head `h / (H / KVH)`.
+/// `q`: `[T, H·D]`, `k`, `v`: `[T, KVH·D]`.
+pub fn causal_attention(q: &[f32], k: &[f32], v: &[f32], t: usize, heads: usize, kv_heads: usize, d: usize) -> Vec<f32> {
+    let (w, kw, group) = (heads * d, kv_heads * d, heads / kv_heads);
+    let mut out = vec![0f32; t * w];
+    for i in 0..t {
+        for h in 0..heads {
+            let col = (h / group) * d;
+            let keys: Vec<usize> = (0..=i).collect();
+            attend(&q[i * w + h * d..][..d], &keys, |j| &k[j * kw + col..][..d], |j| &v[j * kw + col..][..d], &mut out[i * w + h * d..][..d]);
+        }
+    }
+    out
+}
+
+/// `out = softmax(q·kⱼ / sqrt(D)) · vⱼ` over `keys`, in f64.
+fn attend<'a>(q: &[f32], keys: &[usize], k: impl Fn(usize) -> &'a [f32], v: impl Fn(usize) -> &'a [f32], out: &mut [f32]) {
+    if keys.is_empty() {
+        out.fill(0.0);
+        return;
+    }
+    let scale = 1.0 / (q.len() as f64).sqrt();
+    let scores: Vec<f64> = keys.iter().map(|&j| q.iter().zip(k(j)).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() * scale).collect();
+    let m = scores.iter().fold(f64::NEG_INFINITY, |m, &s| m.max(s));
+    let e: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    for (o, c) in out.iter_mut().enumerate() {
+        *c = (keys.iter().zip(&e).map(|(&j, &w)| w * v(j)[o] as f64).sum::<f64>() / sum) as f32;
+    }
+}
+
+/// Rotary embedding (rotate-half layout) of `[T, H·D]` rows at positions
+/// `p0..`: pairs `(x[i], x[i + D/2])` turned by `position · inv_freq[i]`.
+pub fn rope(x: &[f32], heads: usize, inv_freq: &[f32], p0: usize) -> Vec<f32> {
+    let half = inv_freq.len();
+    let d = 2 * half;
+    let mut out = x.to_vec();
+    for (pos, row) in out.chunks_mut(heads * d).enumerate() {
+        for head in row.chunks_mut(d) {
+            for (i, &f) in inv_freq.iter().enumerate() {
+                let angle = ((p0 + pos) as f32 * f) as f64;
+                let (a, b) = (head[i] as f64, head[i + half] as f64);
+                head[i] = (a * angle.cos() - b * angle.sin()) as f32;
+                head[i + half] = (b * angle.cos() + a * angle.sin()) as f32;
+            }
+        }
+    }
+    out
+}
+
+/// `dy · f'(x)` of an activation, in f64.
+pub fn act_backward(x: &[f32], dy: &[f32], act: crate::kinds::Act) -> Vec<f32> {
+    use crate::kinds::Act;
+    let pi = std::f64::consts::PI;
+    x.iter()
+        .zip(dy)
+        .map(|(&x, &g)| {
+            let x = x as f64;
+            let d = match act {
+                Act::Gelu => 0.5 * (1.0 + erf(x / std::f64::consts::SQRT_2)) + x * (-x * x / 2.0).exp() / (2.0 * pi).sqrt(),
+                Act::GeluTanh => {
+                    let c = (2.0 / pi).sqrt();
+                    let u = c * (x + 0.044715 * x * x * x);
+                    let th = u.tanh();
+                    0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * c * (1.0 + 3.0 * 0.044715 * x * x)
+                }
+                Act::Silu => {
+                    let s = 1.0 / (1.0 + (-x).exp());
+                    s * (1.0 + x * (1.0 - s))
+                }
+                Act::Relu => f64::from(u8::from(x > 0.0)),
+            };
+            (d * g as f64) as f32
+        })
+        .collect()
+}
+
+/// Softmax backward over rows of `cols` from the output `y`: `y · (dy - Σ dy·y)`.
+pub fn softmax_backward(y: &[f32], dy: &[f32], cols: usize) -> Vec<f32> {
+    y.chunks(cols)
+        .zip(dy.chunks(cols))
+        .flat_map(|(y, g)| {
+            let dot: f64 = y.iter().zip(g).map(|(&a, &b)| a as f64 * b as f64).sum();
+            y.iter().zip(g).map(move |(&a, &b)| (a as f64 * (b as f64 - dot)) as f32)
+        })
+        .collect()
+}
+
+/// Layer norm (`rms` false) or RMS norm (`rms` true) backward over rows of
+/// `gamma.len()`: `(dx, dgamma, dbeta)` (dbeta empty for RMS norm).
+pub fn norm_backward(x: &[f32], gamma: &[f32], dy: &[f32], eps: f32, rms: bool) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let c = gamma.len();
+    let (mut dx, mut dgamma, mut dbeta) = (vec![0f32; x.len()], vec![0f64; c], vec![0f64; c]);
+    for ((row, g), out) in x.chunks(c).zip(dy.chunks(c)).zip(dx.chunks_mut(c)) {
+        let mean = if rms { 0.0 } else { row.iter().map(|&v| v as f64).sum::<f64>() / c as f64 };
+        let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / c as f64;
+        let inv = 1.0 / (var + eps as f64).sqrt();
+        let xhat: Vec<f64> = row.iter().map(|&v| (v as f64 - mean) * inv).collect();
+        let gx: Vec<f64> = g.iter().zip(gamma).map(|(&a, &b)| a as f64 * b as f64).collect();
+        let m1 = if rms { 0.0 } else { gx.iter().sum::<f64>() / c as f64 };
+        let m2 = gx.iter().zip(&xhat).map(|(a, b)| a * b).sum::<f64>() / c as f64;
+        for j in 0..c {
+            out[j] = (inv * (gx[j] - m1 - xhat[j] * m2)) as f32;
+            dgamma[j] += g[j] as f64 * xhat[j];
+            dbeta[j] += g[j] as f64;
+        }
+    }
+    let f = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
+    (dx, f(dgamma), if rms { Vec::new() } else { f(dbeta) })
+}
+
+/// Cross-entropy of `[R, C]` logits against one target per row (negative:
+/// ignored): `(row losses, (softmax - onehot) · scale)`, zeros on ignored rows.
+pub fn cross_entropy(logits: &[f32], targets: &[i64], cols: usize, scale: f32) -> (Vec<f32>, Vec<f32>) {
+    let probs = softmax(logits, cols);
+    let (mut loss, mut grad) = (Vec::new(), vec![0f32; logits.len()]);
+    for (r, &t) in targets.iter().enumerate() {
+        if t < 0 {
+            loss.push(0.0);
+            continue;
+        }
+        let row = &logits[r * cols..][..cols];
+        let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+        let lse = m + row.iter().map(|&v| (v as f64 - m).exp()).sum::<f64>().ln();
+        loss.push((lse - row[t as usize] as f64) as f32);
+        for j in 0..cols {
+            let onehot = if j == t as usize { 1.0 } else { 0.0 };
+            grad[r * cols + j] = ((probs[r * cols + j] as f64 - onehot) * scale as f64) as f32;
+        }
+    }
+    (loss, grad)
+}
+
+/// One AdamW step (torch's, decoupled weight decay) at step `t` (1-based):
+/// `(p', m', v')` with the gradient scaled by `grad_scale` first.
+#[allow(clippy::too_many_arguments)]
+pub fn adamw(p: &[f32], g: &[f32], m: &[f32], v: &[f32], t: u32, lr: f64, grad_scale: f32, cfg: &crate::ops::backward::AdamW) -> [Vec<f32>; 3] {
+    let (c1, c2) = (1.0 - cfg.beta1.powi(t as i32), 1.0 - cfg.beta2.powi(t as i32));
+    let mut out = [Vec::new(), Vec::new(), Vec::new()];
+    for i in 0..p.len() {
+        let g = g[i] as f64 * grad_scale as f64;
+        let m1 = cfg.beta1 * m[i] as f64 + (1.0 - cfg.beta1) * g;
+        let v1 = cfg.beta2 * v[i] as f64 + (1.0 - cfg.beta2) * g * g;
+        let p1 = p[i] as f64 * (1.0 - lr * cfg.weight_decay) - lr * (m1 / c1) / ((v1 / c2).sqrt() + cfg.eps);
+        out[0].push(p1 as f32);
+        out[1].push(m1 as f32);
+        out[2].push(v1 as f32);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1,169 +1,18 @@
-//! The op test suite, shared by the native tests and the browser (through
-//! `selfTest` in the wasm API): every op on random inputs, shapes with 1, 7,
-//! 33, 257 and past 1024, under a named tolerance. On the CPU backend results
-//! are checked against `reference`; on the GPU against the CPU backend.
+//! The forward families of the op suite: matmul (every GEMM kernel, strided
+//! and f16 operands), elementwise ops, softmax, the norms, quantized matmul.
 
-use serde::Serialize;
-
+use super::{case, compare, gemm_tol, Case, Input, ELEMENTWISE, ROW_REDUCTION};
 use crate::error::Result;
 use crate::kinds::GemmKernel;
 use crate::ops::reference as r;
 use crate::ops::tensor::{Device, Tensor};
 use crate::rng::Rng;
 
-/// A tolerance: `|got - want| <= abs + rel * |want|`.
-#[derive(Clone, Copy, Debug)]
-pub struct Tol {
-    pub name: &'static str,
-    pub abs: f32,
-    pub rel: f32,
-}
-
-/// Elementwise ops: one rounding each, plus the 1.5e-7 of the WGSL erf.
-pub const ELEMENTWISE: Tol = Tol { name: "elementwise", abs: 1e-6, rel: 1e-5 };
-/// Row reductions (softmax, norms) sum in different orders on each path.
-pub const ROW_REDUCTION: Tol = Tol { name: "row-reduction", abs: 1e-5, rel: 1e-4 };
-
-/// GEMM: f32 sums of K products grow their rounding error with K.
-pub fn gemm_tol(k: usize) -> Tol {
-    Tol { name: "gemm", abs: 1e-5 + 2e-7 * k as f32, rel: 1e-4 }
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Case {
-    pub name: String,
-    pub ok: bool,
-    pub detail: String,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Report {
-    pub device: String,
-    pub adapter: String,
-    pub passed: usize,
-    pub failed: usize,
-    pub cases: Vec<Case>,
-}
-
-/// Compares element by element; the detail names the first bad index and both values.
-pub fn compare(name: &str, got: &[f32], want: &[f32], tol: Tol) -> Case {
-    if got.len() != want.len() {
-        return Case { name: name.into(), ok: false, detail: format!("length {} but expected {}", got.len(), want.len()) };
-    }
-    let mut bad = 0usize;
-    let mut first = None;
-    let mut max_err = 0f32;
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let err = (g - w).abs();
-        if !(err <= tol.abs + tol.rel * w.abs()) {
-            bad += 1;
-            first.get_or_insert((i, g, w));
-        }
-        if err.is_finite() {
-            max_err = max_err.max(err);
-        }
-    }
-    let detail = match first {
-        None => format!("{} values within {} tolerance (abs {:e}, rel {:e}); max abs error {max_err:e}", got.len(), tol.name, tol.abs, tol.rel),
-        Some((i, g, w)) => format!(
-            "{bad} of {} values outside {} tolerance (abs {:e}, rel {:e}); first at index {i}: got {g}, expected {w}",
-            got.len(),
-            tol.name,
-            tol.abs,
-            tol.rel
-        ),
-    };
-    Case { name: name.into(), ok: first.is_none(), detail }
-}
-
-/// One input of a case: values, shape, and whether it is stored as f16.
-struct Input {
-    data: Vec<f32>,
-    shape: Vec<usize>,
-    f16: bool,
-}
-
-impl Input {
-    fn new(rng: &mut Rng, shape: &[usize], lo: f32, hi: f32) -> Input {
-        Input { data: rng.uniform(shape.iter().product(), lo, hi), shape: shape.to_vec(), f16: false }
-    }
-    /// Values rounded to f16 so that every path sees the same numbers.
-    fn half(mut self) -> Input {
-        self.data = self.data.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
-        self.f16 = true;
-        self
-    }
-    fn to_device(&self, device: &Device) -> Result<Tensor> {
-        if self.f16 {
-            let h: Vec<half::f16> = self.data.iter().map(|&v| half::f16::from_f32(v)).collect();
-            Tensor::from_f16(device, &h, &self.shape)
-        } else {
-            Tensor::from_f32(device, &self.data, &self.shape)
-        }
-    }
-}
-
-type Op<'a> = &'a dyn Fn(&[Tensor]) -> Result<Tensor>;
-type Reference<'a> = &'a dyn Fn(&[Input]) -> Vec<f32>;
-
-async fn eval(device: &Device, inputs: &[Input], op: Op<'_>) -> Result<Vec<f32>> {
-    let tensors = inputs.iter().map(|i| i.to_device(device)).collect::<Result<Vec<_>>>()?;
-    op(&tensors)?.to_vec_f32().await
-}
-
-/// Runs one case: on the CPU against `reference`, on the GPU against the CPU backend.
-async fn case(device: &Device, name: String, inputs: &[Input], tol: Tol, op: Op<'_>, reference: Reference<'_>) -> Case {
-    let got = match eval(device, inputs, op).await {
-        Ok(v) => v,
-        Err(e) => return Case { name, ok: false, detail: format!("error: {e}") },
-    };
-    let want = match device {
-        Device::Cpu => reference(inputs),
-        Device::Gpu(_) => match eval(&Device::Cpu, inputs, op).await {
-            Ok(v) => v,
-            Err(e) => return Case { name, ok: false, detail: format!("CPU backend error: {e}") },
-        },
-    };
-    compare(&name, &got, &want, tol)
-}
-
-/// The op families, so that native tests can run them one by one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
-    Matmul,
-    Elementwise,
-    Softmax,
-    Norm,
-    QMatmul,
-}
-
-pub const FAMILIES: [Family; 5] = [Family::Matmul, Family::Elementwise, Family::Softmax, Family::Norm, Family::QMatmul];
-
-pub async fn run_family(device: &Device, family: Family, quick: bool) -> Vec<Case> {
-    match family {
-        Family::Matmul => matmul_cases(device, quick).await,
-        Family::Elementwise => elementwise_cases(device, quick).await,
-        Family::Softmax => softmax_cases(device, quick).await,
-        Family::Norm => norm_cases(device, quick).await,
-        Family::QMatmul => qmatmul_cases(device, quick).await,
-    }
-}
-
-/// Every family on `device`.
-pub async fn run(device: &Device, quick: bool) -> Report {
-    let mut cases = Vec::new();
-    for f in FAMILIES {
-        cases.extend(run_family(device, f, quick).await);
-    }
-    let failed = cases.iter().filter(|c| !c.ok).count();
-    Report { device: device.kind().into(), adapter: device.describe(), passed: cases.len() - failed, failed, cases }
-}
-
 fn mm_ref(i: &[Input]) -> Vec<f32> {
     r::matmul(&i[0].data, &i[0].shape, &i[1].data, &i[1].shape)
 }
 
-async fn matmul_cases(device: &Device, quick: bool) -> Vec<Case> {
+pub(super) async fn matmul_cases(device: &Device, quick: bool) -> Vec<Case> {
     let mut rng = Rng::new(1);
     let mut out = Vec::new();
     let mut mnk = vec![(1, 1, 1), (7, 33, 257), (33, 7, 1), (257, 33, 7), (64, 64, 64), (1, 1030, 33), (1, 257, 1031), (33, 1030, 7)];
@@ -229,7 +78,7 @@ async fn matmul_cases(device: &Device, quick: bool) -> Vec<Case> {
     out
 }
 
-async fn elementwise_cases(device: &Device, quick: bool) -> Vec<Case> {
+pub(super) async fn elementwise_cases(device: &Device, quick: bool) -> Vec<Case> {
     let mut rng = Rng::new(2);
     let mut out = Vec::new();
     let mut sizes = vec![1, 7, 33, 257, 1031];
@@ -259,7 +108,7 @@ async fn elementwise_cases(device: &Device, quick: bool) -> Vec<Case> {
     out
 }
 
-async fn softmax_cases(device: &Device, quick: bool) -> Vec<Case> {
+pub(super) async fn softmax_cases(device: &Device, quick: bool) -> Vec<Case> {
     let mut rng = Rng::new(3);
     let mut out = Vec::new();
     let mut shapes = vec![vec![1, 1], vec![7, 33], vec![33, 257], vec![3, 1031], vec![2, 5, 7]];
@@ -277,7 +126,7 @@ async fn softmax_cases(device: &Device, quick: bool) -> Vec<Case> {
     out
 }
 
-async fn norm_cases(device: &Device, quick: bool) -> Vec<Case> {
+pub(super) async fn norm_cases(device: &Device, quick: bool) -> Vec<Case> {
     let mut rng = Rng::new(4);
     let mut out = Vec::new();
     let mut shapes = vec![vec![1, 1], vec![7, 33], vec![2, 257], vec![3, 1031], vec![2, 3, 7]];
@@ -299,7 +148,7 @@ async fn norm_cases(device: &Device, quick: bool) -> Vec<Case> {
 
 /// `x · Wᵀ` against 4- and 8-bit affine weights: on the CPU against the f64
 /// reference over the dequantized weight, on the GPU against the CPU path.
-async fn qmatmul_cases(device: &Device, quick: bool) -> Vec<Case> {
+pub(super) async fn qmatmul_cases(device: &Device, quick: bool) -> Vec<Case> {
     use crate::quant::{dequantize, quantize};
     let mut rng = Rng::new(5);
     let mut out = Vec::new();
