@@ -10,7 +10,8 @@ export type FileSource = string | URL | Response | Bytes;
  * A model: a folder URL in the Hugging Face layout (`config.json`,
  * `tokenizer.json`, `model.safetensors` or sharded `*.safetensors` with
  * `model.safetensors.index.json`, and the optional files below), or the
- * files one by one. JSON files may also be given as parsed objects.
+ * files one by one (other keys throw: "model source: unknown field ...").
+ * JSON files may also be given as parsed objects.
  */
 export type ModelSource =
   | string

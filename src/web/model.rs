@@ -77,6 +77,7 @@ impl Source {
             return Ok(Source::Folder(base, via));
         }
         if v.is_object() && !get(v, "config").is_undefined() {
+            opts::parse::<opts::SourceFiles>("model source", v)?;
             return Ok(Source::Files(v.clone(), via));
         }
         Err(Error::InvalidArgument("Model.load: expected a folder URL or { config, tokenizer, weights }".into()))

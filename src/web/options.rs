@@ -170,6 +170,29 @@ pub(super) struct LoadOptions {
     pub fetch: Option<Function>,
 }
 
+/// A model given file by file (`ModelSource` in index.d.ts): only checked
+/// here, so a misspelt file name is not silently a missing optional file;
+/// `Source` reads the files.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub(super) struct SourceFiles {
+    #[serde(default, deserialize_with = "js")]
+    pub config: Option<JsValue>,
+    #[serde(default, deserialize_with = "js")]
+    pub tokenizer: Option<JsValue>,
+    #[serde(default, deserialize_with = "js")]
+    pub weights: Option<JsValue>,
+    #[serde(default, deserialize_with = "js")]
+    pub pooling: Option<JsValue>,
+    #[serde(default, deserialize_with = "js")]
+    pub sentence_config: Option<JsValue>,
+    #[serde(default, deserialize_with = "js")]
+    pub modules: Option<JsValue>,
+    #[serde(default, deserialize_with = "js")]
+    pub tokenizer_config: Option<JsValue>,
+}
+
 /// `Model.tokenize`.
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
