@@ -10,7 +10,8 @@ export type FileSource = string | URL | Response | Bytes;
  * A model: a folder URL in the Hugging Face layout (`config.json`,
  * `tokenizer.json`, `model.safetensors` or sharded `*.safetensors` with
  * `model.safetensors.index.json`, and the optional files below), or the
- * files one by one. JSON files may also be given as parsed objects.
+ * files one by one (other keys throw: "model source: unknown field ...").
+ * JSON files may also be given as parsed objects.
  */
 export type ModelSource =
   | string
@@ -42,6 +43,10 @@ export interface Progress {
 }
 
 export type DeviceRequest = "auto" | "webgpu" | "cpu";
+
+// Every options object is checked: a field that is not one of its options
+// throws an Error that names it and lists the valid ones
+// ("generate options: unknown field `max_new_tokens`, expected one of `maxNewTokens`, ...").
 
 export interface LoadOptions {
   /** `"auto"` (default): WebGPU when the browser has an adapter, else the CPU path. */
@@ -308,6 +313,19 @@ export interface GenerateOptions {
   ignoreEos?: boolean;
 }
 
+export interface LogitsOptions {
+  /** Every position's logits, row after row, not only the last position's. */
+  all?: boolean;
+}
+
+export interface AdapterOptions {
+  /**
+   * Fold the adapter into f32 weights (default true): no extra cost per
+   * token. Quantized or f16 weights keep it beside.
+   */
+  merge?: boolean;
+}
+
 /** A prompt: text, chat messages (through the chat template), or token ids. */
 export type Prompt = string | ChatMessage[] | Uint32Array | number[];
 
@@ -354,17 +372,13 @@ export class TextModel {
    */
   generate(prompt: Prompt, options?: GenerateOptions): TextStream;
   /** The vocabulary's logits at the last position (every position, row after row, with `all`). */
-  logits(prompt: Prompt, options?: { all?: boolean }): Promise<Float32Array>;
+  logits(prompt: Prompt, options?: LogitsOptions): Promise<Float32Array>;
   /** The prompt `generate` would see for these messages. */
   applyChatTemplate(messages: ChatMessage[]): string;
   /** Trains LoRA adapters (Llama family); generation uses them from then on. Waits for a running generation. */
   finetune(examples: TextExample[], options?: FinetuneOptions<TextExample>): Promise<Adapter>;
-  /**
-   * Adds a LoRA adapter to generation. `merge` (default true) folds it into
-   * f32 weights (no extra cost per token; quantized or f16 weights keep it
-   * beside). Resolves to the number of layers merged.
-   */
-  loadAdapter(source: AdapterSource, options?: { merge?: boolean }): Promise<number>;
+  /** Adds a LoRA adapter to generation. Resolves to the number of layers merged. */
+  loadAdapter(source: AdapterSource, options?: AdapterOptions): Promise<number>;
   unloadAdapter(): void;
   tokenize(text: string): Uint32Array;
   info(): TextModelInfo;

@@ -5,6 +5,7 @@
 
 import initWasm, * as wasm from "./webfm.js";
 import { cachingFetch } from "./cache.js";
+import { checkOptions } from "./options.js";
 
 export { clearCache, cacheUsage } from "./cache.js";
 
@@ -33,7 +34,13 @@ function withProgress(resp, file, onProgress) {
  * overlap the download with other work. `wasm` overrides where the .wasm
  * file is (a URL, a Response, bytes or a compiled WebAssembly.Module).
  */
-export function init({ wasm: where, onProgress } = {}) {
+export function init(options = {}) {
+  try {
+    checkOptions("init options", options, ["wasm", "onProgress"]);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const { wasm: where, onProgress } = options ?? {};
   ready ??= (async () => {
     let source = where ?? new URL("./webfm_bg.wasm", import.meta.url);
     if (typeof source === "string" || source instanceof URL) {
@@ -61,8 +68,12 @@ export async function adapterInfo() {
  * `cache: false`, progress for the .wasm too, and a cache left clean when
  * the load fails.
  */
+/** `LoadOptions` (index.d.ts): what the wasm `load` takes, and `cache`. */
+const LOAD_OPTIONS = ["device", "bits", "group", "onProgress", "cache", "fetch"];
+
 async function load(kind, source, options = {}) {
-  const { cache = true, onProgress, fetch: userFetch, ...rest } = options;
+  checkOptions("load options", options, LOAD_OPTIONS);
+  const { cache = true, onProgress, fetch: userFetch, ...rest } = options ?? {};
   await init({ onProgress });
   const caching = cache && !userFetch ? cachingFetch({ mode: cache === "revalidate" ? "revalidate" : "default", onWarning: (warning) => onProgress?.({ warning }) }) : null;
   const opts = { ...rest, onProgress, fetch: userFetch ?? caching?.fetch };

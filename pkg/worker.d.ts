@@ -2,8 +2,8 @@
 // promise (or a stream); the page's main thread only posts messages.
 
 import type {
-  AdapterSource, ChatMessage, ClassifyOptions, EmbedOptions, EncodeOptions, FinetuneOptions, GenerateOptions, GenerationStats,
-  LabelScore, LoadOptions, ModelInfo, ModelSource, Prompt, TextExample, TextModelInfo, TrainingReport, ZeroShotOptions,
+  AdapterOptions, AdapterSource, ChatMessage, ClassifyOptions, EmbedOptions, EncodeOptions, FinetuneOptions, GenerateOptions, GenerationStats,
+  LabelScore, LoadOptions, LogitsOptions, ModelInfo, ModelSource, Prompt, TextExample, TextModelInfo, TrainingReport, ZeroShotOptions,
 } from "./index.js";
 
 /** An adapter trained in the Worker: its bytes came across. */
@@ -54,14 +54,20 @@ export class WorkerTextModel extends WorkerBase {
   static load(source: ModelSource, options?: WorkerLoadOptions): Promise<WorkerTextModel>;
   info(): TextModelInfo;
   generate(prompt: Prompt, options?: GenerateOptions): WorkerTextStream;
-  logits(prompt: Prompt, options?: { all?: boolean }): Promise<Float32Array>;
+  logits(prompt: Prompt, options?: LogitsOptions): Promise<Float32Array>;
   applyChatTemplate(messages: ChatMessage[]): Promise<string>;
   tokenize(text: string): Promise<Uint32Array>;
   finetune(examples: TextExample[], options?: FinetuneOptions<TextExample>): Promise<WorkerAdapter>;
-  loadAdapter(source: AdapterSource, options?: { merge?: boolean }): Promise<number>;
+  loadAdapter(source: AdapterSource, options?: AdapterOptions): Promise<number>;
   unloadAdapter(): Promise<void>;
 }
 
+/** `WorkerLoadOptions` and the task that picks the class. */
+export interface WorkerCreateOptions extends WorkerLoadOptions {
+  /** "embed" / "classify" (default "embed"): a `WorkerModel`; "generate": a `WorkerTextModel`. */
+  task?: "embed" | "classify" | "generate";
+}
+
 /** `WorkerTextModel.load` for `task: "generate"`, else `WorkerModel.load`. */
-export function createWorkerModel(source: ModelSource, options: WorkerLoadOptions & { task: "generate" }): Promise<WorkerTextModel>;
-export function createWorkerModel(source: ModelSource, options?: WorkerLoadOptions & { task?: "embed" | "classify" }): Promise<WorkerModel>;
+export function createWorkerModel(source: ModelSource, options: WorkerCreateOptions & { task: "generate" }): Promise<WorkerTextModel>;
+export function createWorkerModel(source: ModelSource, options?: WorkerCreateOptions & { task?: "embed" | "classify" }): Promise<WorkerModel>;

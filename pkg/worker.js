@@ -9,6 +9,11 @@
 // Functions in options (onProgress, onToken) and AbortSignals are proxied
 // across the boundary; results holding typed arrays arrive transferred.
 
+import { checkOptions } from "./options.js";
+
+/** `WorkerLoadOptions` (worker.d.ts): `LoadOptions` without `fetch`, with `signal`. */
+const LOAD_OPTIONS = ["device", "bits", "group", "onProgress", "cache", "signal"];
+
 /** URLs are resolved against the page here: inside the Worker, relative URLs would resolve against the package. */
 function absolute(v) {
   if (typeof v === "string") return new URL(v, globalThis.location?.href).href;
@@ -95,8 +100,9 @@ function startWorker() {
 }
 
 async function loadIn(kind, source, options = {}) {
-  const { onProgress, signal, ...rest } = options;
-  if (typeof rest.fetch === "function") throw new Error("webfm worker: options.fetch cannot cross to a Worker; pass URLs or bytes");
+  if (typeof options?.fetch === "function") throw new Error("webfm worker: options.fetch cannot cross to a Worker; pass URLs or bytes");
+  checkOptions("load options", options, LOAD_OPTIONS);
+  const { onProgress, signal, ...rest } = options ?? {};
   const ch = new Channel(startWorker());
   const { done } = ch.request("load", [kind, await transferable(source), rest], (m) => m.progress && onProgress?.(m.progress));
   const abort = () => ch.terminate(new DOMException("webfm: loading was cancelled", "AbortError"));
@@ -257,6 +263,8 @@ export class WorkerTextModel extends WorkerBase {
 }
 
 /** `WorkerModel.load` or `WorkerTextModel.load` by `task`: "embed" / "classify" (default) or "generate". */
-export function createWorkerModel(source, { task = "embed", ...options } = {}) {
-  return task === "generate" ? WorkerTextModel.load(source, options) : WorkerModel.load(source, options);
+export async function createWorkerModel(source, options = {}) {
+  checkOptions("createWorkerModel options", options, [...LOAD_OPTIONS, "task"]);
+  const { task = "embed", ...rest } = options ?? {};
+  return task === "generate" ? WorkerTextModel.load(source, rest) : WorkerModel.load(source, rest);
 }

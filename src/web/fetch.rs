@@ -22,13 +22,7 @@ fn get(v: &JsValue, key: &str) -> JsValue {
 /// (`options.fetch`, e.g. the npm wrapper's Cache API layer) with the same
 /// contract: `(url) => Promise<Response>`.
 #[derive(Clone, Default)]
-pub(crate) struct Fetcher(Option<Function>);
-
-impl Fetcher {
-    pub(crate) fn of_options(options: &JsValue) -> Fetcher {
-        Fetcher(get(options, "fetch").dyn_into::<Function>().ok())
-    }
-}
+pub(crate) struct Fetcher(pub(crate) Option<Function>);
 
 /// `fetch(url)` from the page or the worker; `None` on HTTP 404.
 pub(crate) async fn fetch(url: &str, via: &Fetcher) -> Result<Option<JsValue>> {

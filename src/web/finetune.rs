@@ -5,18 +5,19 @@
 //! result is an `Adapter` (PEFT files) that the model also starts using;
 //! `loadAdapter` / `unloadAdapter` switch adapters.
 
-use js_sys::{Array, Function, Reflect, Uint8Array};
+use js_sys::{Array, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::generate::{yield_behind_queued_tasks, TextModel};
-use super::model::{get, opt_num, opt_str, promise, Model};
+use super::model::{get, promise, Model};
+use super::options::{self as opts, FinetuneOptions};
 use super::{js_err, to_js};
 use crate::error::{Error, Result};
 use crate::ops::tensor::Device;
 use crate::train::adapter::AdapterFile;
 use crate::train::encoder::ClassifierAdapter;
-use crate::train::run::{ClassifierRun, Method, Options, StepInfo, TextItem, TextRun};
+use crate::train::run::{ClassifierRun, Method, StepInfo, TextItem, TextRun};
 
 /// A trained (or loaded) adapter: PEFT's two files and what training measured.
 #[wasm_bindgen]
@@ -48,45 +49,6 @@ impl Adapter {
     pub fn report(&self) -> JsValue {
         self.report.clone()
     }
-}
-
-fn parse_options(v: &JsValue, default_method: Method) -> Result<Options> {
-    let d = Options::default();
-    let count = |k: &str, default: usize| -> Result<usize> {
-        match opt_num(v, k) {
-            None => Ok(default),
-            Some(n) if n >= 0.0 && n.fract() == 0.0 => Ok(n as usize),
-            Some(n) => Err(Error::InvalidArgument(format!("finetune: {k} must be a whole number, got {n}"))),
-        }
-    };
-    let targets = match get(v, "targets") {
-        t if Array::is_array(&t) => Some(
-            Array::from(&t)
-                .iter()
-                .map(|x| x.as_string().ok_or_else(|| Error::InvalidArgument("finetune: targets must be strings".into())))
-                .collect::<Result<Vec<_>>>()?,
-        ),
-        t if t.is_undefined() || t.is_null() => None,
-        _ => return Err(Error::InvalidArgument("finetune: targets must be a list of module names".into())),
-    };
-    Ok(Options {
-        method: opt_str(v, "method").map(|m| m.parse()).transpose()?.unwrap_or(default_method),
-        rank: count("rank", d.rank)?,
-        alpha: opt_num(v, "alpha").map_or(d.alpha, |a| a as f32),
-        targets,
-        lr: opt_num(v, "lr").unwrap_or(d.lr),
-        epochs: count("epochs", d.epochs)?,
-        batch_size: count("batchSize", d.batch_size)?,
-        seed: opt_num(v, "seed").map_or(d.seed, |s| s as u64),
-        warmup: opt_num(v, "warmup").unwrap_or(d.warmup),
-        weight_decay: opt_num(v, "weightDecay").unwrap_or(d.weight_decay),
-        max_grad_norm: match opt_num(v, "maxGradNorm") {
-            Some(n) if n > 0.0 => Some(n as f32),
-            Some(_) => None,
-            None => d.max_grad_norm,
-        },
-        max_tokens: opt_num(v, "maxTokens").map(|n| n as usize),
-    })
 }
 
 /// `[{text, label}]` (labels may be strings or numbers, kept as text).
@@ -124,16 +86,12 @@ fn text_items(v: &JsValue, what: &str) -> Result<Vec<TextItem>> {
 }
 
 /// Calls `onStep(info)`, gives the page a turn, and says whether to go on.
-async fn after_step(options: &JsValue, info: &StepInfo) -> Result<bool> {
-    if let Ok(f) = get(options, "onStep").dyn_into::<Function>() {
+async fn after_step(options: &FinetuneOptions, info: &StepInfo) -> Result<bool> {
+    if let Some(f) = &options.on_step {
         let _ = f.call1(&JsValue::NULL, &to_js(info).map_err(|_| Error::InvalidArgument("finetune: step report".into()))?);
     }
     yield_behind_queued_tasks().await;
-    Ok(!aborted(options))
-}
-
-fn aborted(options: &JsValue) -> bool {
-    get(&get(options, "signal"), "aborted").as_bool().unwrap_or(false)
+    Ok(!options.aborted())
 }
 
 fn peak(device: &Device) -> u64 {
@@ -188,17 +146,15 @@ impl Model {
     pub fn finetune(&self, examples: JsValue, options: JsValue) -> js_sys::Promise {
         let (m, slot) = (self.inner.clone(), self.adapter.clone());
         promise(async move {
-            let opt = options_or_default(&options, Method::HeadLora)?;
+            let o: FinetuneOptions = opts::parse("finetune options", &options)?;
+            let opt = o.get(Method::HeadLora)?;
             let data = labelled(&examples, "finetune examples")?;
-            let eval = match get(&options, "evalExamples") {
-                e if e.is_undefined() => None,
-                e => Some(labelled(&e, "evalExamples")?),
-            };
+            let eval = o.eval_examples.as_ref().map(|e| labelled(e, "evalExamples")).transpose()?;
             reset_peak(m.device());
             let mut run = ClassifierRun::new(&m, &data, &opt)?;
             let mut stopped = false;
             while let Some(info) = run.step().await? {
-                if !after_step(&options, &info).await? {
+                if !after_step(&o, &info).await? {
                     stopped = true;
                     break;
                 }
@@ -247,13 +203,6 @@ impl Model {
     }
 }
 
-fn options_or_default(options: &JsValue, method: Method) -> Result<Options> {
-    if options.is_undefined() || options.is_null() {
-        return Ok(Options { method, ..Options::default() });
-    }
-    parse_options(options, method)
-}
-
 #[wasm_bindgen]
 impl TextModel {
     /// LoRA on `[{prompt, completion} | {text}]` (loss on completions and
@@ -263,12 +212,10 @@ impl TextModel {
     pub fn finetune(&self, examples: JsValue, options: JsValue) -> js_sys::Promise {
         let (m, turns) = (self.inner.clone(), self.turns.clone());
         promise(async move {
-            let opt = options_or_default(&options, Method::Lora)?;
+            let o: FinetuneOptions = opts::parse("finetune options", &options)?;
+            let opt = o.get(Method::Lora)?;
             let data = text_items(&examples, "finetune examples")?;
-            let eval = match get(&options, "evalExamples") {
-                e if e.is_undefined() => None,
-                e => Some(text_items(&e, "evalExamples")?),
-            };
+            let eval = o.eval_examples.as_ref().map(|e| text_items(e, "evalExamples")).transpose()?;
             turns.acquire().await;
             let r = async {
                 m.set_adapter(None, false)?;
@@ -276,7 +223,7 @@ impl TextModel {
                 let mut run = TextRun::new(&m, &data, &opt)?;
                 let mut stopped = false;
                 while let Some(info) = run.step().await? {
-                    if !after_step(&options, &info).await? {
+                    if !after_step(&o, &info).await? {
                         stopped = true;
                         break;
                     }
@@ -311,9 +258,10 @@ impl TextModel {
     pub fn load_adapter(&self, source: JsValue, options: JsValue) -> js_sys::Promise {
         let (m, turns) = (self.inner.clone(), self.turns.clone());
         promise(async move {
+            let o: opts::AdapterOptions = opts::parse("loadAdapter options", &options)?;
             let file = adapter_file(&source).await?;
             let set = m.read_adapter(&file)?;
-            let merge = super::model::opt_bool(&options, "merge").unwrap_or(true);
+            let merge = o.merge.unwrap_or(true);
             turns.acquire().await;
             let merged = m.set_adapter(Some(&set), merge);
             turns.release();

@@ -10,7 +10,8 @@ use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::model::{get, load_model, now, opt_bool, opt_num, promise, LoadStats};
+use super::model::{load_model, now, promise, LoadStats};
+use super::options::{self as opts, aborted};
 use super::{js_err, to_js};
 use crate::error::{Error, Result};
 use crate::models::decoder::{ChatMessage, Decoder, GenerateOptions, Generation};
@@ -50,35 +51,6 @@ pub struct TextModel {
     pub(super) inner: Rc<Decoder>,
     pub(super) turns: Rc<Turns>,
     stats: LoadStats,
-}
-
-fn generate_options(v: &JsValue) -> Result<GenerateOptions> {
-    let d = GenerateOptions::default();
-    let stop = match get(v, "stop") {
-        s if s.is_string() => vec![s.as_string().unwrap_or_default()],
-        s if Array::is_array(&s) => Array::from(&s)
-            .iter()
-            .map(|x| x.as_string().ok_or_else(|| Error::InvalidArgument("generate: stop strings must be strings".into())))
-            .collect::<Result<_>>()?,
-        _ => Vec::new(),
-    };
-    let count = |k: &str, default: usize| -> Result<usize> {
-        match opt_num(v, k) {
-            None => Ok(default),
-            Some(n) if n >= 0.0 && n.fract() == 0.0 => Ok(n as usize),
-            Some(n) => Err(Error::InvalidArgument(format!("generate: {k} must be a whole number ≥ 0, got {n}"))),
-        }
-    };
-    Ok(GenerateOptions {
-        max_new_tokens: count("maxNewTokens", d.max_new_tokens)?,
-        temperature: opt_num(v, "temperature").map_or(d.temperature, |t| t as f32),
-        top_k: count("topK", 0)?,
-        top_p: opt_num(v, "topP").map_or(d.top_p, |t| t as f32),
-        repetition_penalty: opt_num(v, "repetitionPenalty").map_or(d.repetition_penalty, |t| t as f32),
-        seed: opt_num(v, "seed").map_or(0, |s| s as u64),
-        stop,
-        ignore_eos: opt_bool(v, "ignoreEos").unwrap_or(false),
-    })
 }
 
 /// The prompt's token ids: a string as is, `[{role, content}]` through
@@ -206,7 +178,7 @@ enum State {
 
 impl Run {
     fn aborted(&self) -> bool {
-        self.cancel || self.signal.as_ref().is_some_and(|s| Reflect::get(s, &"aborted".into()).ok().and_then(|v| v.as_bool()).unwrap_or(false))
+        self.cancel || self.signal.as_ref().is_some_and(aborted)
     }
 
     /// Ends the run: drops the generation (freeing its KV cache) and hands
@@ -390,21 +362,21 @@ impl TextModel {
     /// tokens, the finish reason, time to first token and tokens per second.
     /// Bad options and prompts throw here, before anything runs.
     pub fn generate(&self, prompt: JsValue, options: JsValue) -> std::result::Result<JsValue, JsError> {
-        let opt = generate_options(&options).map_err(js_err)?;
+        let o: opts::GenerateOptions = opts::parse("generate options", &options).map_err(js_err)?;
+        let opt = o.get();
         let ids = prompt_ids(&self.inner, &prompt).map_err(js_err)?;
         // Bad requests throw here, before anything is queued.
         self.inner.check_request(ids.len(), &opt).map_err(js_err)?;
-        let signal = Some(get(&options, "signal")).filter(JsValue::is_object);
         let run = Rc::new(RefCell::new(Run {
             model: self.inner.clone(),
             turns: self.turns.clone(),
             prompt: ids,
             opt,
-            signal,
+            signal: o.signal,
             state: State::Queued,
             cancel: false,
             ids: Vec::new(),
-            on_token: get(&options, "onToken").dyn_into::<Function>().ok(),
+            on_token: o.on_token,
             started: now(),
             first_token_ms: 0.0,
             first_at: now(),
@@ -422,6 +394,7 @@ impl TextModel {
     pub fn logits(&self, prompt: JsValue, options: JsValue) -> js_sys::Promise {
         let (m, turns) = (self.inner.clone(), self.turns.clone());
         promise(async move {
+            let o: opts::LogitsOptions = opts::parse("logits options", &options)?;
             let ids = prompt_ids(&m, &prompt)?;
             if ids.is_empty() {
                 return Err(Error::InvalidArgument("logits: the prompt is empty (no tokens)".into()));
@@ -429,7 +402,7 @@ impl TextModel {
             turns.acquire().await;
             let r = async {
                 let mut cache = m.new_cache(ids.len())?;
-                let l = m.forward(&ids, &mut cache, opt_bool(&options, "all").unwrap_or(false))?;
+                let l = m.forward(&ids, &mut cache, o.all.unwrap_or(false))?;
                 l.to_vec_f32().await
             }
             .await;

@@ -1,10 +1,13 @@
 //! The wasm-bindgen API: thin and async. Values cross as typed arrays and
 //! plain objects; every failure becomes a JS `Error` with a readable message.
+//! Options objects are read into the structs of `options.rs`, so a misspelt
+//! option is an error, never silently ignored.
 
 mod fetch;
 mod finetune;
 mod generate;
 mod model;
+mod options;
 
 use std::str::FromStr;
 

@@ -10,6 +10,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::fetch::{fetch, Body, Fetcher};
+use super::options as opts;
 use super::{js_err, to_js};
 use crate::error::{Error, Result};
 use crate::models::bert::{cosine, Bert, EncodeOptions, LabelScore, Pooling};
@@ -21,18 +22,6 @@ use crate::weights::shards::{ShardIndex, INDEX_FILE};
 
 pub(super) fn get(v: &JsValue, key: &str) -> JsValue {
     Reflect::get(v, &key.into()).unwrap_or(JsValue::UNDEFINED)
-}
-
-pub(super) fn opt_str(v: &JsValue, key: &str) -> Option<String> {
-    get(v, key).as_string()
-}
-
-pub(super) fn opt_num(v: &JsValue, key: &str) -> Option<f64> {
-    get(v, key).as_f64()
-}
-
-pub(super) fn opt_bool(v: &JsValue, key: &str) -> Option<bool> {
-    get(v, key).as_bool()
 }
 
 /// `wasm32` linear memory in bytes (it only grows, so this is the peak).
@@ -81,14 +70,14 @@ pub(super) enum Source {
 }
 
 impl Source {
-    /// `options.fetch`, when given, fetches every URL instead of the global `fetch`.
-    pub(super) fn of(v: &JsValue, options: &JsValue) -> Result<Source> {
-        let via = Fetcher::of_options(options);
+    /// `via` fetches every URL (the global `fetch` or `options.fetch`).
+    pub(super) fn of(v: &JsValue, via: Fetcher) -> Result<Source> {
         if let Some(s) = v.as_string() {
             let base = if s.ends_with('/') { s } else { format!("{s}/") };
             return Ok(Source::Folder(base, via));
         }
         if v.is_object() && !get(v, "config").is_undefined() {
+            opts::parse::<opts::SourceFiles>("model source", v)?;
             return Ok(Source::Files(v.clone(), via));
         }
         Err(Error::InvalidArgument("Model.load: expected a folder URL or { config, tokenizer, weights }".into()))
@@ -215,23 +204,24 @@ pub(super) struct Options {
     pub(super) device: DeviceRequest,
     pub(super) quantize: Option<Quantization>,
     pub(super) progress: Progress,
+    pub(super) fetcher: Fetcher,
 }
 
 pub(super) fn options(v: &JsValue) -> Result<Options> {
-    let device = match opt_str(v, "device") {
+    let o: opts::LoadOptions = opts::parse("load options", v)?;
+    let device = match &o.device {
         Some(d) => d.parse()?,
         None => DeviceRequest::Auto,
     };
-    let quantize = match opt_num(v, "bits") {
+    let quantize = match o.bits {
         Some(bits) => {
-            let q = Quantization { bits: bits as u32, group: opt_num(v, "group").unwrap_or(64.0) as usize };
+            let q = Quantization { bits, group: o.group.unwrap_or(64) };
             crate::quant::affine::check_params(1, q.group, q.bits, q.group)?;
             Some(q)
         }
         None => None,
     };
-    let callback = get(v, "onProgress").dyn_into::<Function>().ok();
-    Ok(Options { device, quantize, progress: Progress { callback } })
+    Ok(Options { device, quantize, progress: Progress { callback: o.on_progress }, fetcher: Fetcher(o.fetch) })
 }
 
 /// Loads a model of any family: the folder's small files (`check`ed before
@@ -246,7 +236,7 @@ pub(super) async fn load_model<T>(
 ) -> Result<(T, LoadStats)> {
     let t0 = now();
     let opt = options(&options_)?;
-    let source = Source::of(&source, &options_)?;
+    let source = Source::of(&source, opt.fetcher.clone())?;
     let files = source.files().await?;
     check(&files)?;
     let device = Device::new(opt.device).await?;
@@ -281,10 +271,6 @@ pub struct Model {
     /// A classifier adapter `classify` uses instead of the model's own head.
     pub(super) adapter: Rc<std::cell::RefCell<Option<crate::train::encoder::ClassifierAdapter>>>,
     stats: LoadStats,
-}
-
-fn encode_options(v: &JsValue) -> EncodeOptions {
-    EncodeOptions { truncate: opt_bool(v, "truncate").unwrap_or(true), max_tokens: opt_num(v, "maxTokens").map(|n| n as usize) }
 }
 
 fn labels_js(ls: &[LabelScore]) -> JsValue {
@@ -341,13 +327,12 @@ impl Model {
     pub fn embed(&self, texts: JsValue, options: JsValue) -> js_sys::Promise {
         let m = self.inner.clone();
         promise(async move {
+            let o: opts::EmbedOptions = opts::parse("embed options", &options)?;
             let (texts, single) = strings(&texts, "embed")?;
-            let pooling = opt_str(&options, "pooling").map(|p| p.parse::<Pooling>()).transpose()?;
-            let normalize = opt_bool(&options, "normalize");
-            let eo = encode_options(&options);
+            let pooling = o.pooling.as_deref().map(str::parse::<Pooling>).transpose()?;
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let out = Array::new();
-            for e in m.embed(&refs, pooling, normalize, eo).await? {
+            for e in m.embed(&refs, pooling, o.normalize, o.encode()).await? {
                 out.push(&Float32Array::from(e.embedding.as_slice()));
             }
             Ok(if single { out.get(0) } else { out.into() })
@@ -360,13 +345,13 @@ impl Model {
     pub fn classify(&self, texts: JsValue, options: JsValue) -> js_sys::Promise {
         let (m, adapter) = (self.inner.clone(), self.adapter.borrow().clone());
         promise(async move {
+            let o: opts::ClassifyOptions = opts::parse("classify options", &options)?;
             let (texts, single) = strings(&texts, "classify")?;
-            let top_k = opt_num(&options, "topK").map(|k| k as usize);
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let out = Array::new();
             let results = match &adapter {
-                Some(a) => a.classify(&m, &refs, top_k, encode_options(&options)).await?,
-                None => m.classify(&refs, top_k, encode_options(&options)).await?,
+                Some(a) => a.classify(&m, &refs, o.top_k, o.encode()).await?,
+                None => m.classify(&refs, o.top_k, o.encode()).await?,
             };
             for r in results {
                 out.push(&labels_js(&r));
@@ -381,9 +366,10 @@ impl Model {
     pub fn zero_shot(&self, text: String, labels: Vec<String>, options: JsValue) -> js_sys::Promise {
         let m = self.inner.clone();
         promise(async move {
-            let template = opt_str(&options, "template").unwrap_or_else(|| "This text is about {}.".into());
+            let o: opts::ZeroShotOptions = opts::parse("zeroShot options", &options)?;
+            let template = o.template.as_deref().unwrap_or("This text is about {}.");
             let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
-            let r = m.zero_shot(&text, &refs, &template, encode_options(&options)).await?;
+            let r = m.zero_shot(&text, &refs, template, o.encode()).await?;
             Ok(labels_js(&r))
         })
     }
@@ -399,7 +385,8 @@ impl Model {
 
     /// Token ids the model would see: `{ids, truncated}`.
     pub fn tokenize(&self, text: String, options: JsValue) -> std::result::Result<JsValue, JsError> {
-        let e = self.inner.encode(&text, encode_options(&options)).map_err(js_err)?;
+        let o: opts::EncodeOptions = opts::parse("tokenize options", &options).map_err(js_err)?;
+        let e = self.inner.encode(&text, o.get()).map_err(js_err)?;
         to_js(&serde_json::json!({ "ids": e.ids, "truncated": e.truncated }))
     }
 
@@ -443,7 +430,7 @@ impl Model {
 pub async fn load_weights_js(source: JsValue, options_: JsValue) -> std::result::Result<JsValue, JsError> {
     let t0 = now();
     let opt = options(&options_).map_err(js_err)?;
-    let source = Source::of(&source, &options_).map_err(js_err)?;
+    let source = Source::of(&source, opt.fetcher.clone()).map_err(js_err)?;
     let device = Device::new(opt.device).await.map_err(js_err)?;
     let mut params = Params::new(&device);
     let r = load_weights(&source, &mut params, &opt.progress).await;
