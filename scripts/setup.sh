@@ -48,6 +48,16 @@ else
   rustup target add wasm32-unknown-unknown </dev/null
 fi
 
+# --- rustfmt and clippy (the test command's lint gates)
+for c in rustfmt clippy; do
+  if rustup component list --installed 2>/dev/null | grep -q "^$c"; then
+    step "rust component $c present"
+  else
+    step "rustup component add $c"
+    rustup component add "$c" </dev/null
+  fi
+done
+
 # --- wasm-bindgen CLI, exactly the version Cargo.toml pins (`wasm-bindgen = "=X"`)
 wb_version=$(sed -nE 's/^[[:space:]]*wasm-bindgen[[:space:]]*=[[:space:]]*(\{[^}]*version[[:space:]]*=[[:space:]]*)?"=([0-9][0-9A-Za-z.+-]*)".*/\2/p' Cargo.toml | head -n1)
 if [ -z "$wb_version" ]; then

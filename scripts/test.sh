@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run): setup, release wasm build,
-# native Rust tests (CPU + wgpu on lavapipe), browser tests (headless Chromium,
-# WebGPU on SwiftShader and the CPU path). Stops at the first failure.
+# lint gates (rustfmt, clippy native and wasm32 with warnings as errors, tsc
+# over the package's types), native Rust tests (CPU + wgpu on lavapipe, the
+# layering check in tests/layers.rs among them), browser tests (headless
+# Chromium, WebGPU on SwiftShader and the CPU path). Stops at the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,20 +20,26 @@ fi
 stage() { printf '\n==== %s ====\n' "$*"; }
 start=$SECONDS
 
-stage "1/5 setup (scripts/setup.sh)"
+stage "1/6 setup (scripts/setup.sh)"
 scripts/setup.sh
 
-stage "2/5 wasm build (scripts/build.sh)"
+stage "2/6 lint gates (rustfmt, clippy native + wasm32, tsc)"
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --lib --quiet -- -D warnings
+scripts/typecheck.sh
+
+stage "3/6 wasm build (scripts/build.sh)"
 scripts/build.sh
 
-stage "3/5 native tests (cargo test)"
+stage "4/6 native tests (cargo test)"
 # The set-up fetched the real models: tests that use them must not skip.
 WEBFM_REQUIRE_MODELS=1 cargo test
 
-stage "4/5 default models (scripts/prepare-models.sh)"
+stage "5/6 default models (scripts/prepare-models.sh)"
 scripts/prepare-models.sh
 
-stage "5/5 browser tests (node --test tests/browser/)"
+stage "6/6 browser tests (node --test tests/browser/)"
 node --test --test-concurrency=1 tests/browser/
 
 stage "all passed in $((SECONDS - start)) s"

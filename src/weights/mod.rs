@@ -15,10 +15,8 @@ pub mod safetensors_write;
 pub mod shards;
 pub mod stream;
 
-use crate::error::Error;
-
 /// Reads a whole file (native only; the browser hands us bytes).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_file(path: &std::path::Path) -> crate::Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::Io { file: path.display().to_string(), message: e.to_string() })
+    std::fs::read(path).map_err(|e| crate::error::Error::Io { file: path.display().to_string(), message: e.to_string() })
 }
