@@ -6,6 +6,7 @@ mod cpu;
 pub mod error;
 pub mod gpu;
 pub mod models;
+pub mod nn;
 pub mod ops;
 pub mod ops_decoder;
 pub mod ops_nn;

@@ -12,8 +12,8 @@ mod common;
 
 use candle_core::{DType as CD, Device as CDev, Tensor as C, D};
 use common::{data, gpu, read};
-use webfm::models::nn::{Linear, Quantization};
 use webfm::models::params::Params;
+use webfm::nn::{Linear, Quantization};
 use webfm::train::lora::{self, LoraWeights};
 use webfm::train::ops::{clip_factor, formulas, linear_schedule, Act, AdamW};
 use webfm::weights::safetensors::{Dtype, TensorInfo};

@@ -9,10 +9,10 @@
 //! padded), `H` hidden size, `V` vocabulary.
 
 use super::files::ModelFiles;
-use super::nn::{Embedding, LayerNorm, Linear, Quantization};
 use super::params::Params;
 use crate::error::bad;
 use crate::error::{Error, Result};
+use crate::nn::{Embedding, LayerNorm, Linear, Quantization};
 use crate::ops_nn::{encoder_attention, SeqLens};
 use crate::tensor::{Device, Tensor};
 use crate::tokenizer::{Encoded, Tokenizer};

@@ -3,10 +3,10 @@
 //! `Conv1D` weights stored `[in, out]`, the output layer tied to `wte`.
 
 use super::decoder::Net;
-use super::nn::{Embedding, LayerNorm, Linear, Quantization};
 use super::params::Params;
 use crate::error::bad;
 use crate::error::Result;
+use crate::nn::{Embedding, LayerNorm, Linear, Quantization};
 use crate::ops_decoder::KvCache;
 use crate::tensor::Tensor;
 

@@ -8,10 +8,10 @@
 
 use super::config_usize;
 use super::decoder::Net;
-use super::nn::{Embedding, Linear, Quantization};
 use super::params::Params;
 use crate::error::bad;
 use crate::error::Result;
+use crate::nn::{Embedding, Linear, Quantization};
 use crate::ops_decoder::{rope_inv_freq, KvCache, RopeScaling, RopeTable};
 use crate::tensor::Tensor;
 

@@ -7,7 +7,6 @@ pub mod decoder;
 pub mod files;
 pub mod gpt2;
 pub mod llama;
-pub mod nn;
 pub mod params;
 
 /// The first of `keys` that `config.json` has as a positive integer (later

@@ -286,7 +286,7 @@ impl ClassifierAdapter {
 
 impl crate::models::bert::Layer {
     /// q, k, v, o, up, down, in the order of `paths`.
-    pub(crate) fn linears(&self) -> [&crate::models::nn::Linear; 6] {
+    pub(crate) fn linears(&self) -> [&crate::nn::Linear; 6] {
         [&self.q, &self.k, &self.v, &self.o, &self.up, &self.down]
     }
 }

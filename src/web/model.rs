@@ -14,8 +14,8 @@ use super::{js_err, to_js};
 use crate::error::{Error, Result};
 use crate::models::bert::{cosine, Bert, EncodeOptions, LabelScore, Pooling};
 use crate::models::files::{ModelFiles, WeightsLoader, OPTIONAL};
-use crate::models::nn::Quantization;
 use crate::models::params::Params;
+use crate::nn::Quantization;
 use crate::tensor::{Device, DeviceRequest};
 use crate::weights::shards::{ShardIndex, INDEX_FILE};
 

@@ -1,49 +1,14 @@
-//! The modules models are built from. Each takes its weights from [`Params`]
-//! by checkpoint name and picks its compute by what the file holds: float
-//! weights (f32, or f16 on a GPU with `shader-f16`) or affine-quantized
-//! codes (`config.json`'s `"quantization"`), so a model is written once.
+//! A linear layer `y = x · Wᵀ + b`: float (f32, or f16 on a GPU with
+//! `shader-f16`) or affine-quantized weights behind one type, LoRA deltas on top.
 
 use std::rc::Rc;
 
 use super::params::{widen_tensor, Params, Words};
+use super::Quantization;
 use crate::error::{Error, Result};
 use crate::quant::qtensor::{QStorage, QTensor};
 use crate::quant::QuantizedMatrix;
-use crate::tensor::{DType, Device, Storage, Tensor};
-
-/// `"quantization": {"bits", "group_size"}` from `config.json`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Quantization {
-    pub bits: u32,
-    pub group: usize,
-}
-
-impl Quantization {
-    /// Reads the `"quantization"` object of a config, if there is one.
-    pub fn from_config(file: &str, config: &serde_json::Value) -> Result<Option<Quantization>> {
-        let Some(q) = config.get("quantization") else { return Ok(None) };
-        let field = |k: &str| q.get(k).and_then(serde_json::Value::as_u64);
-        match (field("bits"), field("group_size")) {
-            (Some(bits), Some(group)) => {
-                let q = Quantization { bits: bits as u32, group: group as usize };
-                crate::quant::affine::check_params(1, q.group, q.bits, q.group)
-                    .map_err(|e| crate::error::bad(file, None, "\"quantization\" with bits 4 or 8 and group_size 32, 64 or 128", e.to_string()))?;
-                Ok(Some(q))
-            }
-            _ => Err(crate::error::bad(file, None, "\"quantization\": {\"bits\": 4|8, \"group_size\": 32|64|128}", q.to_string())),
-        }
-    }
-}
-
-impl Quantization {
-    /// The quantization of module `prefix` (checkpoint path without
-    /// `.weight`): its own entry under `config.json`'s `"quantization"` (a
-    /// converted GGUF keeps e.g. the embedding at 8 bits and the rest at 4),
-    /// else the top-level pair, else what the weights were quantized to on load.
-    pub fn for_module(config: &serde_json::Value, params: &Params, prefix: &str) -> Option<Quantization> {
-        crate::weights::convert::module_quantization(config, prefix).map(|(bits, group)| Quantization { bits, group }).or(params.quantized_on_load())
-    }
-}
+use crate::tensor::{Storage, Tensor};
 
 /// A linear layer `y = x · Wᵀ + b` with `W [out, in]`, possibly split into
 /// blocks of output rows (each one buffer on the GPU).
@@ -66,7 +31,7 @@ enum Weight {
 }
 
 /// The quantized matrix `{prefix}.weight/.scales/.biases` of `[rows, cols]`, in row blocks.
-fn quantized_blocks(p: &Params, prefix: &str, rows: usize, cols: usize, q: Quantization, why: &str) -> Result<Vec<(usize, QTensor)>> {
+pub(super) fn quantized_blocks(p: &Params, prefix: &str, rows: usize, cols: usize, q: Quantization, why: &str) -> Result<Vec<(usize, QTensor)>> {
     let wname = format!("{prefix}.weight");
     let words_per_row = cols * q.bits as usize / 32;
     let groups = cols / q.group;
@@ -244,117 +209,5 @@ impl Linear {
         let mut shape = lead.to_vec();
         shape.push(self.in_features);
         dx.expect("a linear layer has at least one block").reshape(&shape)
-    }
-}
-
-/// An embedding table `[rows, cols]`: float or quantized, possibly in row blocks.
-pub struct Embedding {
-    pub rows: usize,
-    pub cols: usize,
-    table: Table,
-}
-
-enum Table {
-    Float(Vec<(usize, Tensor)>),
-    Quant(Vec<(usize, QTensor)>),
-}
-
-impl Embedding {
-    pub fn load(p: &Params, name_prefix: &str, rows: usize, cols: usize, quant: Option<Quantization>, why: &str) -> Result<Embedding> {
-        let quantized = quant.is_some() && p.contains(&format!("{name_prefix}.scales"));
-        let table = match quant {
-            Some(q) if quantized => Table::Quant(quantized_blocks(p, name_prefix, rows, cols, q, why)?),
-            _ => {
-                let (block_rows, blocks) = p.float_blocks(&format!("{name_prefix}.weight"), &[rows, cols], why)?;
-                let mut out = Vec::with_capacity(blocks.len());
-                for (i, b) in blocks.into_iter().enumerate() {
-                    let b = if matches!(b.storage, Storage::Cpu(_)) { widen_tensor(&b)? } else { b };
-                    out.push((i * block_rows, b));
-                }
-                Table::Float(out)
-            }
-        };
-        Ok(Embedding { rows, cols, table })
-    }
-
-    /// Rows `ids` of the table: `[ids.len(), cols]`, f32.
-    pub fn forward(&self, device: &Device, ids: &[u32]) -> Result<Tensor> {
-        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= self.rows) {
-            return Err(Error::InvalidArgument(format!(
-                "token id {bad} is outside the embedding table's {} rows: the tokenizer does not match the model",
-                self.rows
-            )));
-        }
-        match device {
-            Device::Cpu => self.forward_cpu(ids),
-            Device::Gpu(g) => {
-                use crate::gpu::nn::TableBlock;
-                let mut blocks = Vec::new();
-                match &self.table {
-                    Table::Float(bs) => {
-                        for (begin, t) in bs {
-                            let Storage::Gpu(v) = &t.storage else { return Err(Error::DeviceMismatch { op: "embedding", lhs: "webgpu", rhs: "cpu" }) };
-                            blocks.push((*begin, t.shape[0], TableBlock::Float { table: v, dtype: t.dtype }));
-                        }
-                    }
-                    Table::Quant(bs) => {
-                        for (begin, q) in bs {
-                            let QStorage::Gpu { packed, scales, biases } = &q.storage else {
-                                return Err(Error::DeviceMismatch { op: "embedding", lhs: "webgpu", rhs: "cpu" });
-                            };
-                            blocks.push((*begin, q.rows, TableBlock::Quant { packed, scales, biases, bits: q.bits, group: q.group }));
-                        }
-                    }
-                }
-                crate::gpu::nn::gather(g, ids, self.cols, &blocks)
-            }
-        }
-    }
-
-    fn forward_cpu(&self, ids: &[u32]) -> Result<Tensor> {
-        let mut out = vec![0f32; ids.len() * self.cols];
-        match &self.table {
-            Table::Float(bs) => {
-                let Some((_, Tensor { storage: Storage::Cpu(t), .. })) = bs.first() else {
-                    return Err(Error::DeviceMismatch { op: "embedding", lhs: "cpu", rhs: "webgpu" });
-                };
-                let idx = candle_core::Tensor::from_slice(ids, ids.len(), &candle_core::Device::Cpu)?;
-                let rows = t.index_select(&idx, 0)?;
-                return Ok(Tensor { shape: vec![ids.len(), self.cols], dtype: DType::F32, storage: Storage::Cpu(rows) });
-            }
-            Table::Quant(bs) => {
-                for (row, &id) in out.chunks_mut(self.cols.max(1)).zip(ids) {
-                    let (begin, q) = bs.iter().rev().find(|(b, _)| *b <= id as usize).expect("block 0 starts at row 0");
-                    let QStorage::Cpu(m) = &q.storage else {
-                        return Err(Error::DeviceMismatch { op: "embedding", lhs: "cpu", rhs: "webgpu" });
-                    };
-                    m.dequantize_row(id as usize - begin, row);
-                }
-            }
-        }
-        Tensor::from_f32(&Device::Cpu, &out, &[ids.len(), self.cols])
-    }
-}
-
-/// Layer norm over the last dim with `{prefix}.weight` and `{prefix}.bias`
-/// (old checkpoints: `.gamma` and `.beta`).
-pub struct LayerNorm {
-    pub(crate) gamma: Tensor,
-    pub(crate) beta: Tensor,
-    pub(crate) eps: f32,
-}
-
-impl LayerNorm {
-    pub fn load(p: &Params, prefix: &str, cols: usize, eps: f32, why: &str) -> Result<LayerNorm> {
-        let (g, b) = if p.contains(&format!("{prefix}.gamma")) { ("gamma", "beta") } else { ("weight", "bias") };
-        Ok(LayerNorm { gamma: p.float(&format!("{prefix}.{g}"), &[cols], why)?, beta: p.float(&format!("{prefix}.{b}"), &[cols], why)?, eps })
-    }
-
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.layer_norm(&self.gamma, &self.beta, self.eps)
-    }
-
-    pub fn device(&self) -> Device {
-        self.gamma.device()
     }
 }
