@@ -14,6 +14,7 @@ pub mod platform;
 pub mod quant;
 pub mod reference;
 pub mod selftest;
+pub mod tasks;
 pub mod tensor;
 pub mod tokenizer;
 pub mod train;

@@ -13,7 +13,9 @@ use wasm_bindgen::JsCast;
 use super::model::{get, load_model, now, opt_bool, opt_num, promise, LoadStats};
 use super::{js_err, to_js};
 use crate::error::{Error, Result};
-use crate::models::decoder::{ChatMessage, Decoder, GenerateOptions, Generation};
+use crate::models::decoder::Decoder;
+use crate::tasks::chat::ChatMessage;
+use crate::tasks::generate::{GenerateOptions, Generation};
 use crate::tensor::Device;
 
 /// Turns for the model: one generation at a time, the others queued in order.

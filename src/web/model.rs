@@ -12,10 +12,12 @@ use wasm_bindgen_futures::future_to_promise;
 use super::fetch::{fetch, Body, Fetcher};
 use super::{js_err, to_js};
 use crate::error::{Error, Result};
-use crate::models::bert::{cosine, Bert, EncodeOptions, LabelScore, Pooling};
+use crate::models::bert::{Bert, EncodeOptions, Pooling};
 use crate::models::files::{ModelFiles, WeightsLoader, OPTIONAL};
 use crate::models::params::Params;
 use crate::nn::Quantization;
+use crate::tasks::classify::LabelScore;
+use crate::tasks::embed::cosine;
 use crate::tensor::{Device, DeviceRequest};
 use crate::weights::shards::{ShardIndex, INDEX_FILE};
 

@@ -395,7 +395,9 @@ const GENERATE_HELP: &str = "usage: webfm generate <model-folder> --prompt TEXT 
 /// `webfm generate`.
 fn generate_command(a: &Args) -> Result<(), String> {
     use std::io::Write;
-    use webfm::models::decoder::{ChatMessage, Decoder, GenerateOptions, Generation};
+    use webfm::models::decoder::Decoder;
+    use webfm::tasks::chat::ChatMessage;
+    use webfm::tasks::generate::{GenerateOptions, Generation};
     a.check(&[
         "--device",
         "--bits",
