@@ -12,6 +12,7 @@ pub mod error;
 pub mod gpu;
 pub mod kinds;
 pub mod models;
+pub mod nn;
 pub mod ops;
 pub mod platform;
 pub mod quant;

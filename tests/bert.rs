@@ -25,8 +25,9 @@ mod common;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use webfm::models::bert::{cosine, Bert, EncodeOptions, Pooling};
+use webfm::models::bert::{Bert, EncodeOptions, Pooling};
 use webfm::models::files::load_dir;
+use webfm::tasks::embed::cosine;
 use webfm::tokenizer::Encoded;
 use webfm::{Device, DeviceRequest};
 

@@ -16,8 +16,10 @@ mod common;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use webfm::models::decoder::{ChatMessage, Decoder, Finish, GenerateOptions, Generation};
+use webfm::models::decoder::Decoder;
 use webfm::models::files::load_dir;
+use webfm::tasks::chat::ChatMessage;
+use webfm::tasks::generate::{Finish, GenerateOptions, Generation};
 use webfm::{Device, DeviceRequest};
 
 /// Logits of the tiny models (|logit| up to ~15) against PyTorch's f32.

@@ -2,14 +2,44 @@
 //! `x += c_proj(Attn(c_attn(ln_1(x))))`, `x += mlp.c_proj(gelu_tanh(c_fc(ln_2(x))))`,
 //! `Conv1D` weights stored `[in, out]`, the output layer tied to `wte`.
 
-use super::decoder::Net;
-use super::nn::{Embedding, LayerNorm, Linear, Quantization};
-use super::params::Params;
+use serde::Deserialize;
+
+use super::config::{from_json, lenient, positive, QuantizationConfig, CONFIG_FILE};
+use super::params::{Params, Scope};
 use crate::error::bad;
 use crate::error::Result;
+use crate::nn::{Embedding, LayerNorm, Linear};
 use crate::ops::decoder::KvCache;
 use crate::ops::tensor::Tensor;
 
+/// `config.json` of a GPT-2 model, by its own names (the common names in the aliases).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Gpt2ConfigJson {
+    #[serde(default, deserialize_with = "lenient")]
+    pub vocab_size: Option<usize>,
+    #[serde(default, deserialize_with = "lenient", alias = "hidden_size")]
+    pub n_embd: Option<usize>,
+    #[serde(default, deserialize_with = "lenient", alias = "num_hidden_layers")]
+    pub n_layer: Option<usize>,
+    #[serde(default, deserialize_with = "lenient", alias = "num_attention_heads")]
+    pub n_head: Option<usize>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub n_inner: Option<usize>,
+    #[serde(default, deserialize_with = "lenient", alias = "max_position_embeddings")]
+    pub n_positions: Option<usize>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub layer_norm_epsilon: Option<f32>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub activation_function: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub scale_attn_by_inverse_layer_idx: Option<bool>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub reorder_and_upcast_attn: Option<bool>,
+    #[serde(default)]
+    pub quantization: Option<serde_json::Value>,
+}
+
+/// What the model uses.
 #[derive(Clone, Debug)]
 pub struct Gpt2Config {
     pub vocab: usize,
@@ -19,35 +49,44 @@ pub struct Gpt2Config {
     pub inner: usize,
     pub max_positions: usize,
     pub eps: f32,
+    pub quantization: Option<QuantizationConfig>,
+}
+
+impl Gpt2ConfigJson {
+    /// Checks the fields (each error names the field, the expected and the found).
+    pub fn validate(&self) -> Result<Gpt2Config> {
+        let file = CONFIG_FILE;
+        let (hidden, heads) = (positive(self.n_embd, "n_embd")?, positive(self.n_head, "n_head")?);
+        if hidden % heads != 0 {
+            return Err(bad(file, None, format!("n_embd divisible by the {heads} heads"), hidden.to_string()));
+        }
+        let act = self.activation_function.as_deref().unwrap_or("gelu_new");
+        if !matches!(act, "gelu_new" | "gelu_pytorch_tanh") {
+            return Err(bad(file, None, "\"activation_function\": \"gelu_new\"", format!("{act:?}")));
+        }
+        for (flag, on) in [("scale_attn_by_inverse_layer_idx", self.scale_attn_by_inverse_layer_idx), ("reorder_and_upcast_attn", self.reorder_and_upcast_attn)]
+        {
+            if on == Some(true) {
+                return Err(bad(file, None, format!("\"{flag}\": false"), "true"));
+            }
+        }
+        let quantization = QuantizationConfig::parse(file, self.quantization.as_ref())?;
+        Ok(Gpt2Config {
+            vocab: positive(self.vocab_size, "vocab_size")?,
+            hidden,
+            layers: positive(self.n_layer, "n_layer")?,
+            heads,
+            inner: self.n_inner.unwrap_or(4 * hidden),
+            max_positions: positive(self.n_positions, "n_positions")?,
+            eps: self.layer_norm_epsilon.unwrap_or(1e-5),
+            quantization,
+        })
+    }
 }
 
 impl Gpt2Config {
     pub fn parse(cfg: &serde_json::Value) -> Result<Gpt2Config> {
-        let file = "config.json";
-        let num = |k: &str| super::config_usize(cfg, &[k]);
-        let (hidden, heads) = (num("n_embd")?, num("n_head")?);
-        if hidden % heads != 0 {
-            return Err(bad(file, None, format!("n_embd divisible by the {heads} heads"), hidden.to_string()));
-        }
-        let act = cfg.get("activation_function").and_then(|v| v.as_str()).unwrap_or("gelu_new");
-        if !matches!(act, "gelu_new" | "gelu_pytorch_tanh") {
-            return Err(bad(file, None, "\"activation_function\": \"gelu_new\"", format!("{act:?}")));
-        }
-        for flag in ["scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn"] {
-            if cfg.get(flag).and_then(|v| v.as_bool()) == Some(true) {
-                return Err(bad(file, None, format!("\"{flag}\": false"), "true"));
-            }
-        }
-        Quantization::from_config(file, cfg)?;
-        Ok(Gpt2Config {
-            vocab: num("vocab_size")?,
-            hidden,
-            layers: num("n_layer")?,
-            heads,
-            inner: cfg.get("n_inner").and_then(|v| v.as_u64()).map_or(4 * hidden, |v| v as usize),
-            max_positions: num("n_positions")?,
-            eps: cfg.get("layer_norm_epsilon").and_then(|v| v.as_f64()).unwrap_or(1e-5) as f32,
-        })
+        from_json::<Gpt2ConfigJson>(CONFIG_FILE, cfg)?.validate()
     }
 }
 
@@ -69,39 +108,45 @@ pub struct Gpt2 {
     lm_head: Linear,
 }
 
+impl Block {
+    /// Block `b` (the scope `h.{i}`).
+    fn load(b: &Scope, c: &Gpt2Config) -> Result<Block> {
+        let h = c.hidden;
+        Ok(Block {
+            ln1: b.layer_norm("ln_1", h, c.eps, "n_embd")?,
+            attn: b.conv1d("attn.c_attn", h, 3 * h, "n_embd × 3·n_embd")?,
+            proj: b.conv1d("attn.c_proj", h, h, "n_embd × n_embd")?,
+            ln2: b.layer_norm("ln_2", h, c.eps, "n_embd")?,
+            fc: b.conv1d("mlp.c_fc", h, c.inner, "n_embd × n_inner")?,
+            out: b.conv1d("mlp.c_proj", c.inner, h, "n_inner × n_embd")?,
+        })
+    }
+}
+
 impl Gpt2 {
     pub fn new(cfg: &serde_json::Value, params: &Params) -> Result<Gpt2> {
         let c = Gpt2Config::parse(cfg)?;
         let h = c.hidden;
-        let pre = if params.contains("transformer.wte.weight") { "transformer." } else { "" };
-        let ln = |name: String| LayerNorm::load(params, &name, h, c.eps, "n_embd");
-        let q = |name: &str| Quantization::for_module(cfg, params, name);
-        let wte = Embedding::load(params, &format!("{pre}wte"), c.vocab, h, q(&format!("{pre}wte")), "vocab_size × n_embd")?;
-        let wpe = Embedding::load(params, &format!("{pre}wpe"), c.max_positions, h, None, "n_positions × n_embd")?;
-        let mut blocks = Vec::with_capacity(c.layers);
-        for i in 0..c.layers {
-            let b = format!("{pre}h.{i}");
-            blocks.push(Block {
-                ln1: ln(format!("{b}.ln_1"))?,
-                attn: Linear::load_conv1d(params, &format!("{b}.attn.c_attn"), h, 3 * h, "n_embd × 3·n_embd")?,
-                proj: Linear::load_conv1d(params, &format!("{b}.attn.c_proj"), h, h, "n_embd × n_embd")?,
-                ln2: ln(format!("{b}.ln_2"))?,
-                fc: Linear::load_conv1d(params, &format!("{b}.mlp.c_fc"), h, c.inner, "n_embd × n_inner")?,
-                out: Linear::load_conv1d(params, &format!("{b}.mlp.c_proj"), c.inner, h, "n_inner × n_embd")?,
-            });
-        }
-        let head = if params.contains("lm_head.weight") { "lm_head".to_string() } else { format!("{pre}wte") };
-        let lm_head = Linear::load(params, &head, c.vocab, h, false, q(&head), "vocab_size × n_embd")?;
-        Ok(Gpt2 { wte, wpe, blocks, ln_f: ln(format!("{pre}ln_f"))?, lm_head, config: c })
+        let root = Scope::new(params, c.quantization.as_ref());
+        let t = root.pp(if root.contains("transformer.wte.weight") { "transformer" } else { "" });
+        let wte = t.embedding("wte", c.vocab, h, "vocab_size × n_embd")?;
+        let wpe = t.float_embedding("wpe", c.max_positions, h, "n_positions × n_embd")?;
+        let blocks = (0..c.layers).map(|i| Block::load(&t.pp("h").pp(i.to_string()), &c)).collect::<Result<Vec<_>>>()?;
+        let lm_head = match root.contains("lm_head.weight") {
+            true => root.linear("lm_head", c.vocab, h, false, "vocab_size × n_embd")?,
+            false => t.linear("wte", c.vocab, h, false, "vocab_size × n_embd")?,
+        };
+        Ok(Gpt2 { wte, wpe, blocks, ln_f: t.layer_norm("ln_f", h, c.eps, "n_embd")?, lm_head, config: c })
     }
-}
 
-impl Net for Gpt2 {
-    fn cache_shape(&self) -> (usize, usize) {
+    /// Layers and floats per cached position and layer (heads × head size).
+    pub fn cache_shape(&self) -> (usize, usize) {
         (self.config.layers, self.config.hidden)
     }
 
-    fn forward(&self, ids: &[u32], cache: &mut KvCache, all: bool) -> Result<Tensor> {
+    /// Logits `[T, V]` of the `ids` that follow the cached positions (only
+    /// the last row `[1, V]` unless `all`); the cache advances by `ids.len()`.
+    pub fn forward(&self, ids: &[u32], cache: &mut KvCache, all: bool) -> Result<Tensor> {
         let c = &self.config;
         let device = self.ln_f.device();
         let p0 = cache.len();

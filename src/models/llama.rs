@@ -6,14 +6,83 @@
 //!
 //! Legend: `T` new tokens, `H` hidden size, `V` vocabulary.
 
-use super::config_usize;
-use super::decoder::Net;
-use super::nn::{Embedding, Linear, Quantization};
-use super::params::Params;
+use serde::Deserialize;
+
+use super::config::{from_json, lenient, positive, QuantizationConfig, CONFIG_FILE};
+use super::params::{Params, Scope};
+use super::{Proj, Projections};
 use crate::error::bad;
 use crate::error::Result;
+use crate::nn::{Embedding, Linear};
 use crate::ops::decoder::{rope_inv_freq, KvCache, RopeScaling, RopeTable};
 use crate::ops::tensor::Tensor;
+
+/// `config.json` of a Llama-family model (Llama, Mistral, Qwen2, SmolLM), by its own names.
+#[derive(Clone, Debug, Deserialize)]
+pub struct LlamaConfigJson {
+    #[serde(default, deserialize_with = "lenient")]
+    pub model_type: String,
+    #[serde(default, deserialize_with = "lenient")]
+    pub vocab_size: Option<usize>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub hidden_size: Option<usize>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub num_hidden_layers: Option<usize>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub num_attention_heads: Option<usize>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub num_key_value_heads: Option<usize>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub head_dim: Option<usize>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub intermediate_size: Option<usize>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub max_position_embeddings: Option<usize>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub hidden_act: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub rms_norm_eps: Option<f32>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub rope_theta: Option<f32>,
+    /// transformers 5 writes `rope_parameters` (with `rope_theta` inside);
+    /// older files `rope_theta` and `rope_scaling` at the top level.
+    #[serde(default, deserialize_with = "lenient")]
+    pub rope_parameters: Option<RopeJson>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub rope_scaling: Option<RopeJson>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub attention_bias: Option<bool>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub mlp_bias: Option<bool>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub tie_word_embeddings: Option<bool>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub use_sliding_window: Option<bool>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub sliding_window: Option<usize>,
+    #[serde(default)]
+    pub quantization: Option<serde_json::Value>,
+}
+
+/// `rope_parameters` / `rope_scaling`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RopeJson {
+    #[serde(default, deserialize_with = "lenient")]
+    pub rope_type: Option<String>,
+    /// The older name of `rope_type` (files may hold both).
+    #[serde(default, rename = "type", deserialize_with = "lenient")]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub rope_theta: Option<f32>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub factor: Option<f32>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub low_freq_factor: Option<f32>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub high_freq_factor: Option<f32>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub original_max_position_embeddings: Option<f32>,
+}
 
 #[derive(Clone, Debug)]
 pub struct LlamaConfig {
@@ -32,79 +101,91 @@ pub struct LlamaConfig {
     pub qkv_bias: bool,
     pub mlp_bias: bool,
     pub tie_embeddings: bool,
+    pub quantization: Option<QuantizationConfig>,
 }
 
-fn float(v: Option<&serde_json::Value>) -> Option<f32> {
-    v.and_then(serde_json::Value::as_f64).map(|f| f as f32)
-}
-
-impl LlamaConfig {
-    pub fn parse(cfg: &serde_json::Value) -> Result<LlamaConfig> {
-        let file = "config.json";
-        let model_type = cfg.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
-        let (hidden, heads) = (config_usize(cfg, &["hidden_size"])?, config_usize(cfg, &["num_attention_heads"])?);
-        let kv_heads = cfg.get("num_key_value_heads").and_then(|v| v.as_u64()).map_or(heads, |v| v as usize);
+impl LlamaConfigJson {
+    /// Checks the fields (each error names the field, the expected and the found).
+    pub fn validate(&self) -> Result<LlamaConfig> {
+        let file = CONFIG_FILE;
+        let (hidden, heads) = (positive(self.hidden_size, "hidden_size")?, positive(self.num_attention_heads, "num_attention_heads")?);
+        let kv_heads = self.num_key_value_heads.unwrap_or(heads);
         if kv_heads == 0 || heads % kv_heads != 0 {
             return Err(bad(file, None, format!("num_key_value_heads dividing the {heads} attention heads"), kv_heads.to_string()));
         }
-        let head_dim = cfg.get("head_dim").and_then(|v| v.as_u64()).map_or(hidden / heads, |v| v as usize);
+        let head_dim = self.head_dim.unwrap_or(hidden / heads);
         if head_dim == 0 || head_dim % 2 != 0 {
             return Err(bad(file, None, "an even head size (head_dim, or hidden_size / num_attention_heads)", head_dim.to_string()));
         }
-        let act = cfg.get("hidden_act").and_then(|v| v.as_str()).unwrap_or("silu");
+        let act = self.hidden_act.as_deref().unwrap_or("silu");
         if act != "silu" {
             return Err(bad(file, None, "\"hidden_act\": \"silu\" (SwiGLU)", format!("{act:?}")));
         }
-        // transformers 5 writes "rope_parameters" (with rope_theta inside);
-        // older files "rope_theta" and "rope_scaling" at the top level.
-        let rope = cfg.get("rope_parameters").or_else(|| cfg.get("rope_scaling")).filter(|v| v.is_object());
-        let rope_theta = float(cfg.get("rope_theta")).or_else(|| float(rope.and_then(|r| r.get("rope_theta")))).unwrap_or(10000.0);
+        let rope = self.rope_parameters.as_ref().or(self.rope_scaling.as_ref());
+        let rope_theta = self.rope_theta.or(rope.and_then(|r| r.rope_theta)).unwrap_or(10000.0);
         let rope_scaling = match rope {
             None => RopeScaling::None,
             Some(r) => {
-                let kind = r.get("rope_type").or_else(|| r.get("type")).and_then(|v| v.as_str()).unwrap_or("default");
-                let f = |k: &str| float(r.get(k)).ok_or_else(|| bad(file, None, format!("rope scaling \"{k}\" for rope_type {kind:?}"), "none"));
+                let kind = r.rope_type.as_deref().or(r.kind.as_deref()).unwrap_or("default");
+                let f = |v: Option<f32>, k: &str| v.ok_or_else(|| bad(file, None, format!("rope scaling \"{k}\" for rope_type {kind:?}"), "none"));
                 match kind {
                     "default" => RopeScaling::None,
-                    "linear" => RopeScaling::Linear { factor: f("factor")? },
+                    "linear" => RopeScaling::Linear { factor: f(r.factor, "factor")? },
                     "llama3" => RopeScaling::Llama3 {
-                        factor: f("factor")?,
-                        low_freq_factor: f("low_freq_factor")?,
-                        high_freq_factor: f("high_freq_factor")?,
-                        original_max_positions: f("original_max_position_embeddings")?,
+                        factor: f(r.factor, "factor")?,
+                        low_freq_factor: f(r.low_freq_factor, "low_freq_factor")?,
+                        high_freq_factor: f(r.high_freq_factor, "high_freq_factor")?,
+                        original_max_positions: f(r.original_max_position_embeddings, "original_max_position_embeddings")?,
                     },
                     other => return Err(bad(file, None, "rope_type \"default\", \"linear\" or \"llama3\"", format!("{other:?}"))),
                 }
             }
         };
-        Quantization::from_config(file, cfg)?;
-        let flag = |k: &str, default: bool| cfg.get(k).and_then(|v| v.as_bool()).unwrap_or(default);
+        let quantization = QuantizationConfig::parse(file, self.quantization.as_ref())?;
         // Sliding-window attention (Mistral; Qwen2 with use_sliding_window) is
         // not implemented: the context is capped at the window, within which
         // it is the same as full attention.
-        let mut max_positions = config_usize(cfg, &["max_position_embeddings"])?;
-        let windowed = model_type == "mistral" || flag("use_sliding_window", false);
-        if let Some(w) = cfg.get("sliding_window").and_then(|v| v.as_u64()).filter(|_| windowed) {
-            max_positions = max_positions.min(w as usize);
+        let mut max_positions = positive(self.max_position_embeddings, "max_position_embeddings")?;
+        let windowed = self.model_type == "mistral" || self.use_sliding_window.unwrap_or(false);
+        if let Some(w) = self.sliding_window.filter(|_| windowed) {
+            max_positions = max_positions.min(w);
         }
         Ok(LlamaConfig {
-            vocab: config_usize(cfg, &["vocab_size"])?,
+            vocab: positive(self.vocab_size, "vocab_size")?,
             hidden,
-            layers: config_usize(cfg, &["num_hidden_layers"])?,
+            layers: positive(self.num_hidden_layers, "num_hidden_layers")?,
             heads,
             kv_heads,
             head_dim,
-            intermediate: config_usize(cfg, &["intermediate_size"])?,
+            intermediate: positive(self.intermediate_size, "intermediate_size")?,
             max_positions,
-            eps: float(cfg.get("rms_norm_eps")).unwrap_or(1e-6),
+            eps: self.rms_norm_eps.unwrap_or(1e-6),
             rope_theta,
             rope_scaling,
-            qkv_bias: model_type == "qwen2" || flag("attention_bias", false),
-            mlp_bias: flag("mlp_bias", false),
-            tie_embeddings: flag("tie_word_embeddings", false),
+            qkv_bias: self.model_type == "qwen2" || self.attention_bias.unwrap_or(false),
+            mlp_bias: self.mlp_bias.unwrap_or(false),
+            tie_embeddings: self.tie_word_embeddings.unwrap_or(false),
+            quantization,
         })
     }
 }
+
+impl LlamaConfig {
+    pub fn parse(cfg: &serde_json::Value) -> Result<LlamaConfig> {
+        from_json::<LlamaConfigJson>(CONFIG_FILE, cfg)?.validate()
+    }
+}
+
+/// Checkpoint names of a layer's projections, under `model.layers.{i}`.
+const PROJ: [(Proj, &str); 7] = [
+    (Proj::Q, "self_attn.q_proj"),
+    (Proj::K, "self_attn.k_proj"),
+    (Proj::V, "self_attn.v_proj"),
+    (Proj::O, "self_attn.o_proj"),
+    (Proj::Gate, "mlp.gate_proj"),
+    (Proj::Up, "mlp.up_proj"),
+    (Proj::Down, "mlp.down_proj"),
+];
 
 pub(crate) struct Layer {
     pub(crate) ln1: Tensor,
@@ -116,14 +197,53 @@ pub(crate) struct Layer {
     pub(crate) gate: Linear,
     pub(crate) up: Linear,
     pub(crate) down: Linear,
-    /// Checkpoint paths of q, k, v, o, gate, up, down (what LoRA targets name).
-    pub(crate) paths: [String; 7],
+    /// Checkpoint paths of the projections (what LoRA targets name).
+    paths: Projections<7>,
 }
 
 impl Layer {
-    /// q, k, v, o, gate, up, down, in the order of `paths`.
-    pub(crate) fn linears(&self) -> [&Linear; 7] {
-        [&self.q, &self.k, &self.v, &self.o, &self.gate, &self.up, &self.down]
+    /// Layer `l` (the scope `model.layers.{i}`).
+    fn load(l: &Scope, c: &LlamaConfig) -> Result<Layer> {
+        let (h, f) = (c.hidden, c.intermediate);
+        let (qw, kvw) = (c.heads * c.head_dim, c.kv_heads * c.head_dim);
+        let name = |p: Proj| PROJ.iter().find(|(q, _)| *q == p).map(|(_, n)| *n).expect("every projection is in the table");
+        let lin = |p: Proj, out, inp, bias, why: &str| l.linear(name(p), out, inp, bias, why);
+        let norm = |n: &str| l.tensor(&format!("{n}.weight"), &[h], "hidden_size");
+        Ok(Layer {
+            ln1: norm("input_layernorm")?,
+            q: lin(Proj::Q, qw, h, c.qkv_bias, "num_attention_heads × head_dim by hidden_size")?,
+            k: lin(Proj::K, kvw, h, c.qkv_bias, "num_key_value_heads × head_dim by hidden_size")?,
+            v: lin(Proj::V, kvw, h, c.qkv_bias, "num_key_value_heads × head_dim by hidden_size")?,
+            o: lin(Proj::O, h, qw, false, "hidden_size by num_attention_heads × head_dim")?,
+            ln2: norm("post_attention_layernorm")?,
+            gate: lin(Proj::Gate, f, h, c.mlp_bias, "intermediate_size × hidden_size")?,
+            up: lin(Proj::Up, f, h, c.mlp_bias, "intermediate_size × hidden_size")?,
+            down: lin(Proj::Down, h, f, c.mlp_bias, "hidden_size × intermediate_size")?,
+            paths: Projections::new(l, &PROJ),
+        })
+    }
+
+    /// The projection `p`.
+    pub(crate) fn linear(&self, p: Proj) -> &Linear {
+        match p {
+            Proj::Q => &self.q,
+            Proj::K => &self.k,
+            Proj::V => &self.v,
+            Proj::O => &self.o,
+            Proj::Gate => &self.gate,
+            Proj::Up => &self.up,
+            Proj::Down => &self.down,
+        }
+    }
+
+    /// The checkpoint path of projection `p` (without `.weight`).
+    pub(crate) fn path(&self, p: Proj) -> &str {
+        self.paths.path(p)
+    }
+
+    /// Each projection with its checkpoint path.
+    pub(crate) fn projections(&self) -> impl Iterator<Item = (Proj, &str, &Linear)> {
+        self.paths.iter().map(|(p, path)| (p, path, self.linear(p)))
     }
 }
 
@@ -140,50 +260,30 @@ impl Llama {
     pub fn new(cfg: &serde_json::Value, params: &Params) -> Result<Llama> {
         let c = LlamaConfig::parse(cfg)?;
         let h = c.hidden;
-        let (qw, kvw) = (c.heads * c.head_dim, c.kv_heads * c.head_dim);
-        let q = |name: &str| Quantization::for_module(cfg, params, name);
-        let lin = |name: String, out, inp, bias, why: &str| Linear::load(params, &name, out, inp, bias, q(&name), why);
-        let norm = |name: String| params.float(&format!("{name}.weight"), &[h], "hidden_size");
-        let embed = Embedding::load(params, "model.embed_tokens", c.vocab, h, q("model.embed_tokens"), "vocab_size × hidden_size")?;
-        let mut layers = Vec::with_capacity(c.layers);
-        for i in 0..c.layers {
-            let l = format!("model.layers.{i}");
-            let paths = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
-                .map(|n| format!("{l}.{n}"));
-            layers.push(Layer {
-                paths,
-                ln1: norm(format!("{l}.input_layernorm"))?,
-                q: lin(format!("{l}.self_attn.q_proj"), qw, h, c.qkv_bias, "num_attention_heads × head_dim by hidden_size")?,
-                k: lin(format!("{l}.self_attn.k_proj"), kvw, h, c.qkv_bias, "num_key_value_heads × head_dim by hidden_size")?,
-                v: lin(format!("{l}.self_attn.v_proj"), kvw, h, c.qkv_bias, "num_key_value_heads × head_dim by hidden_size")?,
-                o: lin(format!("{l}.self_attn.o_proj"), h, qw, false, "hidden_size by num_attention_heads × head_dim")?,
-                ln2: norm(format!("{l}.post_attention_layernorm"))?,
-                gate: lin(format!("{l}.mlp.gate_proj"), c.intermediate, h, c.mlp_bias, "intermediate_size × hidden_size")?,
-                up: lin(format!("{l}.mlp.up_proj"), c.intermediate, h, c.mlp_bias, "intermediate_size × hidden_size")?,
-                down: lin(format!("{l}.mlp.down_proj"), h, c.intermediate, c.mlp_bias, "hidden_size × intermediate_size")?,
-            });
-        }
+        let root = Scope::new(params, c.quantization.as_ref());
+        let model = root.pp("model");
+        let embed = model.embedding("embed_tokens", c.vocab, h, "vocab_size × hidden_size")?;
+        let layers = (0..c.layers).map(|i| Layer::load(&model.pp("layers").pp(i.to_string()), &c)).collect::<Result<Vec<_>>>()?;
         // A file may hold lm_head even when tied; without it, the embedding is the head.
-        let head_name = if params.contains("lm_head.weight") { "lm_head" } else { "model.embed_tokens" };
-        if head_name == "model.embed_tokens" && !c.tie_embeddings {
+        let lm_head = if root.contains("lm_head.weight") {
+            root.linear("lm_head", c.vocab, h, false, "vocab_size × hidden_size")?
+        } else if c.tie_embeddings {
+            model.linear("embed_tokens", c.vocab, h, false, "vocab_size × hidden_size")?
+        } else {
             return Err(bad("model.safetensors", Some("lm_head.weight"), "an output layer (tie_word_embeddings is false)", "no such tensor"));
-        }
-        let lm_head = lin(head_name.to_string(), c.vocab, h, false, "vocab_size × hidden_size")?;
+        };
         let inv_freq = rope_inv_freq(c.head_dim, c.rope_theta, &c.rope_scaling);
-        Ok(Llama { embed, layers, norm: norm("model.norm".into())?, lm_head, inv_freq, config: c })
-    }
-}
-
-impl Net for Llama {
-    fn llama(&self) -> Option<&Llama> {
-        Some(self)
+        Ok(Llama { embed, layers, norm: model.tensor("norm.weight", &[h], "hidden_size")?, lm_head, inv_freq, config: c })
     }
 
-    fn cache_shape(&self) -> (usize, usize) {
+    /// Layers and floats per cached position and layer (KV heads × head size).
+    pub fn cache_shape(&self) -> (usize, usize) {
         (self.config.layers, self.config.kv_heads * self.config.head_dim)
     }
 
-    fn forward(&self, ids: &[u32], cache: &mut KvCache, all: bool) -> Result<Tensor> {
+    /// Logits `[T, V]` of the `ids` that follow the cached positions (only
+    /// the last row `[1, V]` unless `all`); the cache advances by `ids.len()`.
+    pub fn forward(&self, ids: &[u32], cache: &mut KvCache, all: bool) -> Result<Tensor> {
         let c = &self.config;
         let device = self.norm.device();
         let t = ids.len();

@@ -1,21 +1,46 @@
-//! Models and the pieces they are built from: parameters loaded tensor by
-//! tensor ([`params`]), the modules ([`nn`]), the files of a model folder
-//! ([`files`]) and the architectures.
+//! The architectures: one file each with its serde config, its weights loaded
+//! by checkpoint name ([`params::Scope`]) and its forward; tasks live in `crate::tasks`.
 
 pub mod bert;
+pub mod config;
 pub mod decoder;
 pub mod files;
 pub mod gpt2;
 pub mod llama;
-pub mod nn;
 pub mod params;
 
-/// The first of `keys` that `config.json` has as a positive integer (later
-/// keys are other families' names for the same field); the error names the first.
-pub(crate) fn config_usize(cfg: &serde_json::Value, keys: &[&str]) -> crate::error::Result<usize> {
-    keys.iter()
-        .find_map(|k| cfg.get(*k).and_then(serde_json::Value::as_u64))
-        .map(|v| v as usize)
-        .filter(|&v| v > 0)
-        .ok_or_else(|| crate::error::bad("config.json", None, format!("a positive integer \"{}\"", keys[0]), "none"))
+/// The projections of a transformer layer. Each architecture names them in
+/// its checkpoint (`attention.self.query`, `self_attn.q_proj`, ..) with a
+/// table in its own file; LoRA targets and calibration name them by that path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Proj {
+    Q,
+    K,
+    V,
+    O,
+    Gate,
+    Up,
+    Down,
+}
+
+/// A layer's projections by checkpoint path, in the order of the
+/// architecture's table: what LoRA adapters target.
+pub(crate) struct Projections<const N: usize> {
+    paths: [(Proj, String); N],
+}
+
+impl<const N: usize> Projections<N> {
+    /// The paths `{scope}.{name}` of each `(proj, name)` of `table`.
+    pub(crate) fn new(scope: &params::Scope, table: &[(Proj, &str); N]) -> Self {
+        Projections { paths: table.map(|(p, name)| (p, scope.path(name))) }
+    }
+
+    /// The checkpoint path of `p` (without `.weight`).
+    pub(crate) fn path(&self, p: Proj) -> &str {
+        self.paths.iter().find(|(q, _)| *q == p).map(|(_, s)| s.as_str()).expect("a projection of this architecture")
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Proj, &str)> {
+        self.paths.iter().map(|(p, s)| (*p, s.as_str()))
+    }
 }

@@ -1,5 +1,12 @@
-//! What users call, built on the models: embedding, classification, the
-//! generation loop, and conversions that run a model (calibration).
+//! What users call, on top of the models: sentence embeddings and
+//! similarity, classification and zero-shot, chat prompts and generation,
+//! and conversions that run a model (calibration).
 
+pub mod batch;
+pub mod chat;
+pub mod classify;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod convert;
+pub mod embed;
+pub mod generate;
+pub mod sample;

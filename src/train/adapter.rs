@@ -191,7 +191,7 @@ impl ClassifierAdapter {
             _ => Pooling::Mean,
         };
         let layers: Vec<(String, usize, usize)> =
-            model.layers.iter().flat_map(|l| l.paths.iter().zip(l.linears()).map(|(p, lin)| (p.clone(), lin.in_features, lin.out_features))).collect();
+            model.layers.iter().flat_map(|l| l.projections().map(|(_, p, lin)| (p.to_string(), lin.in_features, lin.out_features))).collect();
         let lora = file.lora_set(device, &layers)?;
         let mut a = ClassifierAdapter { labels, pooling, head_w, head_b, lora };
         a.check_known(file)?;
@@ -223,7 +223,7 @@ impl Decoder {
         let net = self
             .llama()
             .ok_or_else(|| Error::InvalidArgument(format!("adapters are supported on Llama-family decoders; this model is {:?}", self.info.model_type)))?;
-        Ok(net.layers.iter().flat_map(|l| l.paths.iter().zip(l.linears()).map(|(p, lin)| (p.clone(), lin.in_features, lin.out_features))).collect())
+        Ok(net.layers.iter().flat_map(|l| l.projections().map(|(_, p, lin)| (p.to_string(), lin.in_features, lin.out_features))).collect())
     }
 
     /// Reads a LoRA adapter for this decoder.
@@ -246,7 +246,7 @@ impl Decoder {
             .ok_or_else(|| Error::InvalidArgument(format!("adapters are supported on Llama-family decoders; this model is {:?}", self.info.model_type)))?;
         let mut merged = 0;
         for l in &net.layers {
-            for (path, lin) in l.paths.iter().zip(l.linears()) {
+            for (_, path, lin) in l.projections() {
                 let delta = set.and_then(|s| s.get(path).map(|w| (w.a.clone(), w.b.clone(), s.scale())));
                 lin.set_delta(delta)?;
                 if merge && lin.merge_delta()? {

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::kinds::Act;
 use crate::models::decoder::Decoder;
 use crate::models::llama::Llama;
+use crate::models::Proj;
 use crate::ops::backward::AdamW;
 use crate::ops::decoder::RopeTable;
 use crate::ops::tensor::Tensor;
@@ -123,7 +124,7 @@ impl<'m> LoraTrainer<'m> {
         })?;
         // Training differentiates the base alone: no loaded adapter may sit in its layers.
         model.set_adapter(None, false)?;
-        let layers = net.layers.iter().flat_map(|l| l.paths.iter().map(String::as_str).zip(l.linears()));
+        let layers = net.layers.iter().flat_map(|l| l.projections().map(|(_, p, lin)| (p, lin)));
         let lora = LoraSet::new(model.device(), config, layers, &mut Rng::new(seed))?;
         Ok(LoraTrainer { model, net, lora, optimizer: Optimizer::new(opt, max_grad_norm), last_grads: Grads::new() })
     }
@@ -159,22 +160,22 @@ impl<'m> LoraTrainer<'m> {
         let mut x = self.net.embed.forward(device, ids)?;
         let mut tapes = Vec::new();
         for l in &self.net.layers {
-            let ad = |i: usize| self.lora.get(&l.paths[i]);
+            let ad = |p: Proj| self.lora.get(l.path(p));
             let n = x.rms_norm(&l.ln1, c.eps)?;
-            let (q, qs) = lora::forward(&l.q, ad(0), scale, &n)?;
-            let (k, ks) = lora::forward(&l.k, ad(1), scale, &n)?;
-            let (v, vs) = lora::forward(&l.v, ad(2), scale, &n)?;
+            let (q, qs) = lora::forward(&l.q, ad(Proj::Q), scale, &n)?;
+            let (k, ks) = lora::forward(&l.k, ad(Proj::K), scale, &n)?;
+            let (v, vs) = lora::forward(&l.v, ad(Proj::V), scale, &n)?;
             let qh = q.rope(&table, c.heads)?.split_heads(c.heads)?;
             let kh = k.rope(&table, c.kv_heads)?.split_heads(c.kv_heads)?.repeat_heads(rep)?;
             let vh = v.split_heads(c.kv_heads)?.repeat_heads(rep)?;
             let probs = qh.matmul(&kh.transpose()?)?.scale(attn_scale)?.add(&mask)?.softmax()?;
             let a = probs.matmul(&vh)?.merge_heads()?;
-            let (o, os) = lora::forward(&l.o, ad(3), scale, &a)?;
+            let (o, os) = lora::forward(&l.o, ad(Proj::O), scale, &a)?;
             let h1 = x.add(&o)?;
             let n2 = h1.rms_norm(&l.ln2, c.eps)?;
-            let (g, gs) = lora::forward(&l.gate, ad(4), scale, &n2)?;
-            let (u, us) = lora::forward(&l.up, ad(5), scale, &n2)?;
-            let (d, ds) = lora::forward(&l.down, ad(6), scale, &g.silu()?.mul(&u)?)?;
+            let (g, gs) = lora::forward(&l.gate, ad(Proj::Gate), scale, &n2)?;
+            let (u, us) = lora::forward(&l.up, ad(Proj::Up), scale, &n2)?;
+            let (d, ds) = lora::forward(&l.down, ad(Proj::Down), scale, &g.silu()?.mul(&u)?)?;
             let x_next = h1.add(&d)?;
             if tape {
                 tapes.push(LayerTape { x_in: x, q: qs, k: ks, v: vs, qh, kh, vh, probs, o: os, h1, gate: gs, up: us, g, u, down: ds });
@@ -185,7 +186,7 @@ impl<'m> LoraTrainer<'m> {
     }
 
     fn lowest_adapted_layer(&self) -> usize {
-        self.net.layers.iter().position(|l| l.paths.iter().any(|p| self.lora.get(p).is_some())).unwrap_or(self.net.layers.len())
+        self.net.layers.iter().position(|l| l.projections().any(|(_, p, _)| self.lora.get(p).is_some())).unwrap_or(self.net.layers.len())
     }
 
     /// The batch's mean loss over its target tokens, and the adapters' gradients.
@@ -222,23 +223,23 @@ impl<'m> LoraTrainer<'m> {
             let mut dx = x.norm_input_grad(&self.net.norm, &dxf, c.eps, true)?;
             for (li, l) in self.net.layers.iter().enumerate().rev() {
                 let tape = tapes.pop().expect("one tape per layer");
-                let ad = |i: usize| self.lora.get(&l.paths[i]);
-                let put = |i: usize, g, grads: &mut Grads| accumulate_lora(grads, &l.paths[i], g);
+                let ad = |p: Proj| self.lora.get(l.path(p));
+                let put = |p: Proj, g, grads: &mut Grads| accumulate_lora(grads, l.path(p), g);
                 // x_out = h1 + down(silu(gate(n2)) · up(n2)), n2 = rms(h1).
-                let (dact, g) = lora::backward(&l.down, ad(6), scale, tape.down, &dx, true)?;
-                put(6, g, &mut grads)?;
+                let (dact, g) = lora::backward(&l.down, ad(Proj::Down), scale, tape.down, &dx, true)?;
+                put(Proj::Down, g, &mut grads)?;
                 let dact = dact.expect("asked for dx");
                 let dg = tape.g.act_backward(&dact.mul(&tape.u)?, Act::Silu)?;
                 let du = dact.mul(&tape.g.silu()?)?;
-                let (dn2g, g) = lora::backward(&l.gate, ad(4), scale, tape.gate, &dg, true)?;
-                put(4, g, &mut grads)?;
-                let (dn2u, g) = lora::backward(&l.up, ad(5), scale, tape.up, &du, true)?;
-                put(5, g, &mut grads)?;
+                let (dn2g, g) = lora::backward(&l.gate, ad(Proj::Gate), scale, tape.gate, &dg, true)?;
+                put(Proj::Gate, g, &mut grads)?;
+                let (dn2u, g) = lora::backward(&l.up, ad(Proj::Up), scale, tape.up, &du, true)?;
+                put(Proj::Up, g, &mut grads)?;
                 let dn2 = dn2g.expect("asked for dx").add(&dn2u.expect("asked for dx"))?;
                 let dh1 = dx.add(&tape.h1.norm_input_grad(&l.ln2, &dn2, c.eps, true)?)?;
                 // h1 = x_in + o(attention(rope(q(n1)), rope(k(n1)), v(n1))), n1 = rms(x_in).
-                let (da, g) = lora::backward(&l.o, ad(3), scale, tape.o, &dh1, true)?;
-                put(3, g, &mut grads)?;
+                let (da, g) = lora::backward(&l.o, ad(Proj::O), scale, tape.o, &dh1, true)?;
+                put(Proj::O, g, &mut grads)?;
                 let dout = da.expect("asked for dx").split_heads(heads)?;
                 let dvh = tape.probs.transpose()?.matmul(&dout)?;
                 let dprobs = dout.matmul(&tape.vh.transpose()?)?;
@@ -248,8 +249,8 @@ impl<'m> LoraTrainer<'m> {
                 let dv = dvh.sum_head_groups(rep)?.merge_heads()?;
                 let need_below = li > lowest;
                 let mut dn1: Option<Tensor> = None;
-                for (i, saved, d) in [(0, tape.q, dq), (1, tape.k, dk), (2, tape.v, dv)] {
-                    let (dxi, g) = lora::backward(l.linears()[i], ad(i), scale, saved, &d, need_below)?;
+                for (i, saved, d) in [(Proj::Q, tape.q, dq), (Proj::K, tape.k, dk), (Proj::V, tape.v, dv)] {
+                    let (dxi, g) = lora::backward(l.linear(i), ad(i), scale, saved, &d, need_below)?;
                     put(i, g, &mut grads)?;
                     if let Some(dxi) = dxi {
                         dn1 = Some(match dn1 {

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use crate::error::{Error, Result};
 use crate::kinds::Act;
 use crate::models::bert::{Activation, Bert, Pooling};
+use crate::models::Proj;
 use crate::ops::backward::AdamW;
 use crate::ops::tensor::Tensor;
 use crate::tokenizer::Encoded;
@@ -53,7 +54,7 @@ impl ClassifierAdapter {
         let head_b = Tensor::from_f32(device, &rng.uniform(c, bound), &[c])?;
         let lora = match lora {
             Some(cfg) => {
-                let layers = model.layers.iter().flat_map(|l| l.paths.iter().map(String::as_str).zip(l.linears()));
+                let layers = model.layers.iter().flat_map(|l| l.projections().map(|(_, p, lin)| (p, lin)));
                 Some(LoraSet::new(device, cfg, layers, &mut rng)?)
             }
             None => None,
@@ -219,10 +220,10 @@ impl Bert {
         let mask = if lens.iter().all(|&l| l == t) { None } else { Some(self.padding_mask(&lens, t)?) };
         let mut layers = Vec::new();
         for layer in &self.layers {
-            let lora_of = |i: usize| adapter.adapter(&layer.paths[i]);
-            let (q, qs) = lora::forward(&layer.q, lora_of(0), scale, &x)?;
-            let (k, ks) = lora::forward(&layer.k, lora_of(1), scale, &x)?;
-            let (v, vs) = lora::forward(&layer.v, lora_of(2), scale, &x)?;
+            let lora_of = |p: Proj| adapter.adapter(layer.path(p));
+            let (q, qs) = lora::forward(&layer.q, lora_of(Proj::Q), scale, &x)?;
+            let (k, ks) = lora::forward(&layer.k, lora_of(Proj::K), scale, &x)?;
+            let (v, vs) = lora::forward(&layer.v, lora_of(Proj::V), scale, &x)?;
             let (qh, kh, vh) = (q.split_heads_batched(b, heads)?, k.split_heads_batched(b, heads)?, v.split_heads_batched(b, heads)?);
             let scores = qh.matmul(&kh.transpose()?)?.scale(attn_scale)?;
             let probs = match &mask {
@@ -231,15 +232,15 @@ impl Bert {
             }
             .softmax()?;
             let a = probs.matmul(&vh)?.merge_heads_batched(b)?;
-            let (o, os) = lora::forward(&layer.o, lora_of(3), scale, &a)?;
+            let (o, os) = lora::forward(&layer.o, lora_of(Proj::O), scale, &a)?;
             let h1 = o.add(&x)?;
             let x1 = layer.ln1.forward(&h1)?;
-            let (pre_act, ups) = lora::forward(&layer.up, lora_of(4), scale, &x1)?;
+            let (pre_act, ups) = lora::forward(&layer.up, lora_of(Proj::Up), scale, &x1)?;
             let act = match self.act() {
                 Act::Relu => pre_act.relu()?,
                 _ => pre_act.gelu()?,
             };
-            let (down, downs) = lora::forward(&layer.down, lora_of(5), scale, &act)?;
+            let (down, downs) = lora::forward(&layer.down, lora_of(Proj::Down), scale, &act)?;
             let h2 = down.add(&x1)?;
             x = layer.ln2.forward(&h2)?;
             if tape {
@@ -272,23 +273,16 @@ impl ClassifierAdapter {
         texts: &[&str],
         top_k: Option<usize>,
         opt: crate::models::bert::EncodeOptions,
-    ) -> Result<Vec<Vec<crate::models::bert::LabelScore>>> {
+    ) -> Result<Vec<Vec<crate::tasks::classify::LabelScore>>> {
         let mut out = Vec::with_capacity(texts.len());
         for t in texts {
             let e = model.encode(t, opt)?;
             let l = self.logits(model, &e)?.to_vec_f32().await?;
-            let scores = crate::models::bert::softmax(&l);
-            let labels = scores.into_iter().enumerate().map(|(j, s)| crate::models::bert::LabelScore { label: self.labels[j].clone(), score: s }).collect();
-            out.push(crate::models::bert::ranked(labels, top_k));
+            let scores = crate::tasks::classify::softmax(&l);
+            let labels = scores.into_iter().enumerate().map(|(j, s)| crate::tasks::classify::LabelScore { label: self.labels[j].clone(), score: s }).collect();
+            out.push(crate::tasks::classify::ranked(labels, top_k));
         }
         Ok(out)
-    }
-}
-
-impl crate::models::bert::Layer {
-    /// q, k, v, o, up, down, in the order of `paths`.
-    pub(crate) fn linears(&self) -> [&crate::models::nn::Linear; 6] {
-        [&self.q, &self.k, &self.v, &self.o, &self.up, &self.down]
     }
 }
 
@@ -362,19 +356,19 @@ impl<'m> ClassifierTrainer<'m> {
         for (li, layer) in self.model.layers.iter().enumerate().rev() {
             let tape = tapes.pop().expect("one tape per layer");
             let need_below = li > lowest;
-            let lora_of = |i: usize| self.adapter.adapter(&layer.paths[i]);
-            let put = |i: usize, g, grads: &mut Grads| accumulate_lora(grads, &layer.paths[i], g);
+            let lora_of = |p: Proj| self.adapter.adapter(layer.path(p));
+            let put = |p: Proj, g, grads: &mut Grads| accumulate_lora(grads, layer.path(p), g);
             // x = ln2(h2), h2 = down(act(up(x1))) + x1, x1 = ln1(h1), h1 = o(attn) + x_in.
             let dh2 = tape.h2.norm_input_grad(&layer.ln2.gamma, &dx, layer.ln2.eps, false)?;
-            let (dact, g) = lora::backward(&layer.down, lora_of(5), scale, tape.down, &dh2, true)?;
-            put(5, g, &mut grads)?;
+            let (dact, g) = lora::backward(&layer.down, lora_of(Proj::Down), scale, tape.down, &dh2, true)?;
+            put(Proj::Down, g, &mut grads)?;
             let dpre = tape.pre_act.act_backward(&dact.expect("asked for dx"), self.model.act())?;
-            let (dx1_up, g) = lora::backward(&layer.up, lora_of(4), scale, tape.up, &dpre, true)?;
-            put(4, g, &mut grads)?;
+            let (dx1_up, g) = lora::backward(&layer.up, lora_of(Proj::Up), scale, tape.up, &dpre, true)?;
+            put(Proj::Up, g, &mut grads)?;
             let dx1 = dh2.add(&dx1_up.expect("asked for dx"))?;
             let dh1 = tape.h1.norm_input_grad(&layer.ln1.gamma, &dx1, layer.ln1.eps, false)?;
-            let (da, g) = lora::backward(&layer.o, lora_of(3), scale, tape.o, &dh1, true)?;
-            put(3, g, &mut grads)?;
+            let (da, g) = lora::backward(&layer.o, lora_of(Proj::O), scale, tape.o, &dh1, true)?;
+            put(Proj::O, g, &mut grads)?;
             // Attention: out = P · V, P = softmax(Q · Kᵀ · s + mask) (the mask is constant).
             let dout = da.expect("asked for dx").split_heads_batched(n, heads)?;
             let dvh = tape.probs.transpose()?.matmul(&dout)?;
@@ -383,8 +377,8 @@ impl<'m> ClassifierTrainer<'m> {
             let dqh = dscores.matmul(&tape.kh)?;
             let dkh = dscores.transpose()?.matmul(&tape.qh)?;
             let mut next = if need_below { Some(dh1) } else { None };
-            for (i, saved, d) in [(0, tape.q, dqh), (1, tape.k, dkh), (2, tape.v, dvh)] {
-                let (dxi, g) = lora::backward(layer.linears()[i], lora_of(i), scale, saved, &d.merge_heads_batched(n)?, need_below)?;
+            for (i, saved, d) in [(Proj::Q, tape.q, dqh), (Proj::K, tape.k, dkh), (Proj::V, tape.v, dvh)] {
+                let (dxi, g) = lora::backward(layer.linear(i), lora_of(i), scale, saved, &d.merge_heads_batched(n)?, need_below)?;
                 put(i, g, &mut grads)?;
                 if let (Some(acc), Some(dxi)) = (next.take(), dxi) {
                     next = Some(acc.add(&dxi)?);
@@ -400,7 +394,7 @@ impl<'m> ClassifierTrainer<'m> {
 
     /// The lowest layer with an adapter: backpropagation stops there.
     fn lowest_adapted_layer(&self) -> usize {
-        self.model.layers.iter().position(|l| l.paths.iter().any(|p| self.adapter.adapter(p).is_some())).unwrap_or(self.model.layers.len())
+        self.model.layers.iter().position(|l| l.projections().any(|(_, p, _)| self.adapter.adapter(p).is_some())).unwrap_or(self.model.layers.len())
     }
 
     /// One optimizer step on `batch` at learning rate `lr`.

@@ -4,7 +4,7 @@
 //! the input's gradient and `A`'s and `B`'s.
 
 use crate::error::{Error, Result};
-use crate::models::nn::Linear;
+use crate::nn::Linear;
 use crate::ops::tensor::Tensor;
 
 /// Which layers get adapters, and their size.

@@ -14,8 +14,10 @@ use super::model::{load_model, now, promise, LoadStats};
 use super::options::{self as opts, aborted};
 use super::{js_err, to_js};
 use crate::error::{Error, Result};
-use crate::models::decoder::{ChatMessage, Decoder, GenerateOptions, Generation};
+use crate::models::decoder::Decoder;
 use crate::ops::tensor::Device;
+use crate::tasks::chat::ChatMessage;
+use crate::tasks::generate::{GenerateOptions, Generation};
 
 /// Turns for the model: one generation at a time, the others queued in order.
 #[derive(Default)]

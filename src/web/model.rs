@@ -13,11 +13,13 @@ use super::fetch::{fetch, Body, Fetcher};
 use super::options as opts;
 use super::{js_err, to_js};
 use crate::error::{Error, Result};
-use crate::models::bert::{cosine, Bert, EncodeOptions, LabelScore, Pooling};
+use crate::models::bert::{Bert, EncodeOptions, Pooling};
 use crate::models::files::{ModelFiles, WeightsLoader, OPTIONAL};
-use crate::models::nn::Quantization;
 use crate::models::params::Params;
+use crate::nn::Quantization;
 use crate::ops::tensor::{Device, DeviceRequest};
+use crate::tasks::classify::LabelScore;
+use crate::tasks::embed::cosine;
 use crate::weights::shards::{ShardIndex, INDEX_FILE};
 
 pub(super) fn get(v: &JsValue, key: &str) -> JsValue {

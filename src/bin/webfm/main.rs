@@ -302,7 +302,7 @@ const CLASSIFY_HELP: &str = "usage: webfm classify <model-folder> [--device auto
 pub(crate) fn load_folder(a: &Args, dir: &Path) -> Result<(webfm::models::files::ModelFiles, webfm::models::params::Params), String> {
     let mut params = webfm::models::params::Params::new(&a.device()?);
     if let Some(bits) = a.number::<u32>("--bits")? {
-        let q = webfm::models::nn::Quantization { bits, group: a.number("--group")?.unwrap_or(64) };
+        let q = webfm::nn::Quantization { bits, group: a.number("--group")?.unwrap_or(64) };
         webfm::quant::affine::check_params(1, q.group, q.bits, q.group).map_err(|e| e.to_string())?;
         params.quantize_on_load(q);
     }
@@ -396,7 +396,9 @@ const GENERATE_HELP: &str = "usage: webfm generate <model-folder> --prompt TEXT 
 /// `webfm generate`.
 fn generate_command(a: &Args) -> Result<(), String> {
     use std::io::Write;
-    use webfm::models::decoder::{ChatMessage, Decoder, GenerateOptions, Generation};
+    use webfm::models::decoder::Decoder;
+    use webfm::tasks::chat::ChatMessage;
+    use webfm::tasks::generate::{GenerateOptions, Generation};
     a.check(&[
         "--device",
         "--bits",

@@ -1,50 +1,14 @@
-//! The modules models are built from. Each takes its weights from [`Params`]
-//! by checkpoint name and picks its compute by what the file holds: float
-//! weights (f32, or f16 on a GPU with `shader-f16`) or affine-quantized
-//! codes (`config.json`'s `"quantization"`), so a model is written once.
+//! A linear layer `y = x · Wᵀ + b`: float (f32, or f16 on a GPU with
+//! `shader-f16`) or affine-quantized weights behind one type, LoRA deltas on top.
 
 use std::rc::Rc;
 
 use super::params::{widen_tensor, Params, Words};
+use super::Quantization;
 use crate::error::{Error, Result};
-use crate::ops::gather::Table;
 use crate::ops::quant::{QStorage, QTensor};
-use crate::ops::tensor::{Device, Storage, Tensor};
+use crate::ops::tensor::{Storage, Tensor};
 use crate::quant::QuantizedMatrix;
-
-/// `"quantization": {"bits", "group_size"}` from `config.json`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Quantization {
-    pub bits: u32,
-    pub group: usize,
-}
-
-impl Quantization {
-    /// Reads the `"quantization"` object of a config, if there is one.
-    pub fn from_config(file: &str, config: &serde_json::Value) -> Result<Option<Quantization>> {
-        let Some(q) = config.get("quantization") else { return Ok(None) };
-        let field = |k: &str| q.get(k).and_then(serde_json::Value::as_u64);
-        match (field("bits"), field("group_size")) {
-            (Some(bits), Some(group)) => {
-                let q = Quantization { bits: bits as u32, group: group as usize };
-                crate::quant::affine::check_params(1, q.group, q.bits, q.group)
-                    .map_err(|e| crate::error::bad(file, None, "\"quantization\" with bits 4 or 8 and group_size 32, 64 or 128", e.to_string()))?;
-                Ok(Some(q))
-            }
-            _ => Err(crate::error::bad(file, None, "\"quantization\": {\"bits\": 4|8, \"group_size\": 32|64|128}", q.to_string())),
-        }
-    }
-}
-
-impl Quantization {
-    /// The quantization of module `prefix` (checkpoint path without
-    /// `.weight`): its own entry under `config.json`'s `"quantization"` (a
-    /// converted GGUF keeps e.g. the embedding at 8 bits and the rest at 4),
-    /// else the top-level pair, else what the weights were quantized to on load.
-    pub fn for_module(config: &serde_json::Value, params: &Params, prefix: &str) -> Option<Quantization> {
-        crate::weights::convert::module_quantization(config, prefix).map(|(bits, group)| Quantization { bits, group }).or(params.quantized_on_load())
-    }
-}
 
 /// A linear layer `y = x · Wᵀ + b` with `W [out, in]`, possibly split into
 /// blocks of output rows (each one buffer on the GPU).
@@ -67,7 +31,7 @@ enum Weight {
 }
 
 /// The quantized matrix `{prefix}.weight/.scales/.biases` of `[rows, cols]`, in row blocks.
-fn quantized_blocks(p: &Params, prefix: &str, rows: usize, cols: usize, q: Quantization, why: &str) -> Result<Vec<(usize, QTensor)>> {
+pub(super) fn quantized_blocks(p: &Params, prefix: &str, rows: usize, cols: usize, q: Quantization, why: &str) -> Result<Vec<(usize, QTensor)>> {
     let wname = format!("{prefix}.weight");
     let words_per_row = cols * q.bits as usize / 32;
     let groups = cols / q.group;
@@ -245,59 +209,5 @@ impl Linear {
         let mut shape = lead.to_vec();
         shape.push(self.in_features);
         dx.expect("a linear layer has at least one block").reshape(&shape)
-    }
-}
-
-/// An embedding table `[rows, cols]`: float or quantized, possibly in row blocks.
-pub struct Embedding {
-    pub rows: usize,
-    pub cols: usize,
-    table: Table,
-}
-
-impl Embedding {
-    pub fn load(p: &Params, name_prefix: &str, rows: usize, cols: usize, quant: Option<Quantization>, why: &str) -> Result<Embedding> {
-        let quantized = quant.is_some() && p.contains(&format!("{name_prefix}.scales"));
-        let table = match quant {
-            Some(q) if quantized => Table::Quant(quantized_blocks(p, name_prefix, rows, cols, q, why)?),
-            _ => {
-                let (block_rows, blocks) = p.float_blocks(&format!("{name_prefix}.weight"), &[rows, cols], why)?;
-                let mut out = Vec::with_capacity(blocks.len());
-                for (i, b) in blocks.into_iter().enumerate() {
-                    let b = if matches!(b.storage, Storage::Cpu(_)) { widen_tensor(&b)? } else { b };
-                    out.push((i * block_rows, b));
-                }
-                Table::Float(out)
-            }
-        };
-        Ok(Embedding { rows, cols, table })
-    }
-
-    /// Rows `ids` of the table: `[ids.len(), cols]`, f32.
-    pub fn forward(&self, device: &Device, ids: &[u32]) -> Result<Tensor> {
-        crate::ops::gather::gather(device, &self.table, self.rows, self.cols, ids)
-    }
-}
-
-/// Layer norm over the last dim with `{prefix}.weight` and `{prefix}.bias`
-/// (old checkpoints: `.gamma` and `.beta`).
-pub struct LayerNorm {
-    pub(crate) gamma: Tensor,
-    pub(crate) beta: Tensor,
-    pub(crate) eps: f32,
-}
-
-impl LayerNorm {
-    pub fn load(p: &Params, prefix: &str, cols: usize, eps: f32, why: &str) -> Result<LayerNorm> {
-        let (g, b) = if p.contains(&format!("{prefix}.gamma")) { ("gamma", "beta") } else { ("weight", "bias") };
-        Ok(LayerNorm { gamma: p.float(&format!("{prefix}.{g}"), &[cols], why)?, beta: p.float(&format!("{prefix}.{b}"), &[cols], why)?, eps })
-    }
-
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.layer_norm(&self.gamma, &self.beta, self.eps)
-    }
-
-    pub fn device(&self) -> Device {
-        self.gamma.device()
     }
 }
