@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::config::{from_json, lenient, positive, QuantizationConfig, CONFIG_FILE};
 use super::params::{Params, Scope};
-use super::{Proj, Projections};
+use super::{proj_name, Proj, Projections};
 use crate::error::bad;
 use crate::error::Result;
 use crate::nn::{Embedding, Linear};
@@ -206,8 +206,7 @@ impl Layer {
     fn load(l: &Scope, c: &LlamaConfig) -> Result<Layer> {
         let (h, f) = (c.hidden, c.intermediate);
         let (qw, kvw) = (c.heads * c.head_dim, c.kv_heads * c.head_dim);
-        let name = |p: Proj| PROJ.iter().find(|(q, _)| *q == p).map(|(_, n)| *n).expect("every projection is in the table");
-        let lin = |p: Proj, out, inp, bias, why: &str| l.linear(name(p), out, inp, bias, why);
+        let lin = |p: Proj, out, inp, bias, why: &str| l.linear(proj_name(&PROJ, p), out, inp, bias, why);
         let norm = |n: &str| l.tensor(&format!("{n}.weight"), &[h], "hidden_size");
         Ok(Layer {
             ln1: norm("input_layernorm")?,
