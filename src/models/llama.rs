@@ -114,7 +114,7 @@ impl LlamaConfigJson {
             return Err(bad(file, None, format!("num_key_value_heads dividing the {heads} attention heads"), kv_heads.to_string()));
         }
         let head_dim = self.head_dim.unwrap_or(hidden / heads);
-        if head_dim == 0 || head_dim % 2 != 0 {
+        if head_dim == 0 || !head_dim.is_multiple_of(2) {
             return Err(bad(file, None, "an even head size (head_dim, or hidden_size / num_attention_heads)", head_dim.to_string()));
         }
         let act = self.hidden_act.as_deref().unwrap_or("silu");
