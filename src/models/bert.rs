@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::config::{from_json, lenient, positive, QuantizationConfig, CONFIG_FILE};
 use super::files::ModelFiles;
 use super::params::{Params, Scope};
-use super::{Proj, Projections};
+use super::{proj_name, Proj, Projections};
 use crate::error::bad;
 use crate::error::{Error, Result};
 use crate::nn::{Embedding, LayerNorm, Linear, Quantization};
@@ -210,8 +210,7 @@ impl Layer {
         let (h, f) = (c.hidden, c.intermediate);
         let ln = |name: &str| l.layer_norm(name, h, c.eps, "hidden_size");
         let table = Self::table(c.arch);
-        let name = |p: Proj| table.iter().find(|(q, _)| *q == p).map(|(_, n)| *n).expect("every projection is in the table");
-        let lin = |p: Proj, out, inp, why: &str| l.linear(name(p), out, inp, true, why);
+        let lin = |p: Proj, out, inp, why: &str| l.linear(proj_name(table, p), out, inp, true, why);
         Ok(match c.arch {
             Arch::Bert => {
                 let hh = "hidden_size × hidden_size";

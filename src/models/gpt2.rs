@@ -132,9 +132,11 @@ impl Gpt2 {
         let wte = t.embedding("wte", c.vocab, h, "vocab_size × n_embd")?;
         let wpe = t.float_embedding("wpe", c.max_positions, h, "n_positions × n_embd")?;
         let blocks = (0..c.layers).map(|i| Block::load(&t.pp("h").pp(i.to_string()), &c)).collect::<Result<Vec<_>>>()?;
-        let lm_head = match root.contains("lm_head.weight") {
-            true => root.linear("lm_head", c.vocab, h, false, "vocab_size × n_embd")?,
-            false => t.linear("wte", c.vocab, h, false, "vocab_size × n_embd")?,
+        // Tied to `wte` unless the file holds its own output layer.
+        let lm_head = if root.contains("lm_head.weight") {
+            root.linear("lm_head", c.vocab, h, false, "vocab_size × n_embd")?
+        } else {
+            t.linear("wte", c.vocab, h, false, "vocab_size × n_embd")?
         };
         Ok(Gpt2 { wte, wpe, blocks, ln_f: t.layer_norm("ln_f", h, c.eps, "n_embd")?, lm_head, config: c })
     }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::config::{from_json, lenient, positive, QuantizationConfig, CONFIG_FILE};
 use super::params::{Params, Scope};
-use super::{Proj, Projections};
+use super::{proj_name, Proj, Projections};
 use crate::error::bad;
 use crate::error::Result;
 use crate::nn::{Embedding, Linear};
@@ -114,7 +114,7 @@ impl LlamaConfigJson {
             return Err(bad(file, None, format!("num_key_value_heads dividing the {heads} attention heads"), kv_heads.to_string()));
         }
         let head_dim = self.head_dim.unwrap_or(hidden / heads);
-        if head_dim == 0 || head_dim % 2 != 0 {
+        if head_dim == 0 || !head_dim.is_multiple_of(2) {
             return Err(bad(file, None, "an even head size (head_dim, or hidden_size / num_attention_heads)", head_dim.to_string()));
         }
         let act = self.hidden_act.as_deref().unwrap_or("silu");
@@ -206,8 +206,7 @@ impl Layer {
     fn load(l: &Scope, c: &LlamaConfig) -> Result<Layer> {
         let (h, f) = (c.hidden, c.intermediate);
         let (qw, kvw) = (c.heads * c.head_dim, c.kv_heads * c.head_dim);
-        let name = |p: Proj| PROJ.iter().find(|(q, _)| *q == p).map(|(_, n)| *n).expect("every projection is in the table");
-        let lin = |p: Proj, out, inp, bias, why: &str| l.linear(name(p), out, inp, bias, why);
+        let lin = |p: Proj, out, inp, bias, why: &str| l.linear(proj_name(&PROJ, p), out, inp, bias, why);
         let norm = |n: &str| l.tensor(&format!("{n}.weight"), &[h], "hidden_size");
         Ok(Layer {
             ln1: norm("input_layernorm")?,

@@ -29,6 +29,11 @@ pub(crate) struct Projections<const N: usize> {
     paths: [(Proj, String); N],
 }
 
+/// The checkpoint name of `p` in an architecture's `table`.
+pub(crate) fn proj_name<const N: usize>(table: &[(Proj, &'static str); N], p: Proj) -> &'static str {
+    table.iter().find(|(q, _)| *q == p).map(|(_, n)| *n).expect("every projection the model loads is in its table")
+}
+
 impl<const N: usize> Projections<N> {
     /// The paths `{scope}.{name}` of each `(proj, name)` of `table`.
     pub(crate) fn new(scope: &params::Scope, table: &[(Proj, &str); N]) -> Self {

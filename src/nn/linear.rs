@@ -35,7 +35,7 @@ pub(super) fn quantized_blocks(p: &Params, prefix: &str, rows: usize, cols: usiz
     let wname = format!("{prefix}.weight");
     let words_per_row = cols * q.bits as usize / 32;
     let groups = cols / q.group;
-    if cols % q.group != 0 {
+    if !cols.is_multiple_of(q.group) {
         return Err(crate::error::bad(
             "config.json",
             Some(&wname),

@@ -107,7 +107,7 @@ impl Params {
         }
         if let Some(q) = self.quantize {
             let float = matches!(info.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16);
-            if float && quantizable(&info.name, &info.shape) && info.shape[1] % q.group == 0 {
+            if float && quantizable(&info.name, &info.shape) && info.shape[1].is_multiple_of(q.group) {
                 return self.add_quantized(file, info, bytes, q);
             }
         }
