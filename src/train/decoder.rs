@@ -8,13 +8,13 @@
 //! backpropagation stops at the lowest adapted layer.
 
 use crate::error::{Error, Result};
-use crate::kinds::Act;
 use crate::models::decoder::Decoder;
 use crate::models::llama::Llama;
 use crate::models::Proj;
 use crate::ops::backward::AdamW;
 use crate::ops::decoder::RopeTable;
 use crate::ops::tensor::Tensor;
+use crate::train::backward::{attention_backward, attention_forward, sum_input_grads, swiglu_backward, AttentionActs};
 use crate::train::lora::{self, LoraConfig, LoraSet, Rng, Saved};
 use crate::train::optim::{accumulate_lora, Grads, Optimizer, StepReport};
 
@@ -80,12 +80,8 @@ struct LayerTape {
     q: Saved,
     k: Saved,
     v: Saved,
-    /// `[heads, T, D]` after rope, KV heads repeated.
-    qh: Tensor,
-    kh: Tensor,
-    vh: Tensor,
-    /// `[heads, T, T]`
-    probs: Tensor,
+    /// `[heads, T, D]` after rope, KV heads repeated, and `[heads, T, T]` probabilities.
+    attn: AttentionActs,
     o: Saved,
     /// The second norm's input.
     h1: Tensor,
@@ -168,8 +164,8 @@ impl<'m> LoraTrainer<'m> {
             let qh = q.rope(&table, c.heads)?.split_heads(c.heads)?;
             let kh = k.rope(&table, c.kv_heads)?.split_heads(c.kv_heads)?.repeat_heads(rep)?;
             let vh = v.split_heads(c.kv_heads)?.repeat_heads(rep)?;
-            let probs = qh.matmul(&kh.transpose()?)?.scale(attn_scale)?.add(&mask)?.softmax()?;
-            let a = probs.matmul(&vh)?.merge_heads()?;
+            let (a, attn) = attention_forward(qh, kh, vh, Some(&mask), attn_scale)?;
+            let a = a.merge_heads()?;
             let (o, os) = lora::forward(&l.o, ad(Proj::O), scale, &a)?;
             let h1 = x.add(&o)?;
             let n2 = h1.rms_norm(&l.ln2, c.eps)?;
@@ -178,7 +174,7 @@ impl<'m> LoraTrainer<'m> {
             let (d, ds) = lora::forward(&l.down, ad(Proj::Down), scale, &g.silu()?.mul(&u)?)?;
             let x_next = h1.add(&d)?;
             if tape {
-                tapes.push(LayerTape { x_in: x, q: qs, k: ks, v: vs, qh, kh, vh, probs, o: os, h1, gate: gs, up: us, g, u, down: ds });
+                tapes.push(LayerTape { x_in: x, q: qs, k: ks, v: vs, attn, o: os, h1, gate: gs, up: us, g, u, down: ds });
             }
             x = x_next;
         }
@@ -229,37 +225,29 @@ impl<'m> LoraTrainer<'m> {
                 let (dact, g) = lora::backward(&l.down, ad(Proj::Down), scale, tape.down, &dx, true)?;
                 put(Proj::Down, g, &mut grads)?;
                 let dact = dact.expect("asked for dx");
-                let dg = tape.g.act_backward(&dact.mul(&tape.u)?, Act::Silu)?;
-                let du = dact.mul(&tape.g.silu()?)?;
+                let (dg, du) = swiglu_backward(&tape.g, &tape.u, &dact)?;
                 let (dn2g, g) = lora::backward(&l.gate, ad(Proj::Gate), scale, tape.gate, &dg, true)?;
                 put(Proj::Gate, g, &mut grads)?;
                 let (dn2u, g) = lora::backward(&l.up, ad(Proj::Up), scale, tape.up, &du, true)?;
                 put(Proj::Up, g, &mut grads)?;
-                let dn2 = dn2g.expect("asked for dx").add(&dn2u.expect("asked for dx"))?;
+                let dn2 = sum_input_grads([dn2g, dn2u])?.expect("asked for dx");
                 let dh1 = dx.add(&tape.h1.norm_input_grad(&l.ln2, &dn2, c.eps, true)?)?;
                 // h1 = x_in + o(attention(rope(q(n1)), rope(k(n1)), v(n1))), n1 = rms(x_in).
                 let (da, g) = lora::backward(&l.o, ad(Proj::O), scale, tape.o, &dh1, true)?;
                 put(Proj::O, g, &mut grads)?;
                 let dout = da.expect("asked for dx").split_heads(heads)?;
-                let dvh = tape.probs.transpose()?.matmul(&dout)?;
-                let dprobs = dout.matmul(&tape.vh.transpose()?)?;
-                let dscores = tape.probs.softmax_backward(&dprobs)?.scale(attn_scale)?;
-                let dq = dscores.matmul(&tape.kh)?.merge_heads()?.rope(&table, heads)?;
-                let dk = dscores.transpose()?.matmul(&tape.qh)?.sum_head_groups(rep)?.merge_heads()?.rope(&table, kvh)?;
+                let (dqh, dkh, dvh) = attention_backward(&tape.attn, &dout, attn_scale)?;
+                let dq = dqh.merge_heads()?.rope(&table, heads)?;
+                let dk = dkh.sum_head_groups(rep)?.merge_heads()?.rope(&table, kvh)?;
                 let dv = dvh.sum_head_groups(rep)?.merge_heads()?;
                 let need_below = li > lowest;
-                let mut dn1: Option<Tensor> = None;
+                let mut parts = Vec::with_capacity(3);
                 for (i, saved, d) in [(Proj::Q, tape.q, dq), (Proj::K, tape.k, dk), (Proj::V, tape.v, dv)] {
                     let (dxi, g) = lora::backward(l.linear(i), ad(i), scale, saved, &d, need_below)?;
                     put(i, g, &mut grads)?;
-                    if let Some(dxi) = dxi {
-                        dn1 = Some(match dn1 {
-                            Some(acc) => acc.add(&dxi)?,
-                            None => dxi,
-                        });
-                    }
+                    parts.push(dxi);
                 }
-                match dn1 {
+                match sum_input_grads(parts)? {
                     Some(dn1) => dx = dh1.add(&tape.x_in.norm_input_grad(&l.ln1, &dn1, c.eps, true)?)?,
                     None => break,
                 }

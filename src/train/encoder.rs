@@ -18,6 +18,7 @@ use crate::models::Proj;
 use crate::ops::backward::AdamW;
 use crate::ops::tensor::Tensor;
 use crate::tokenizer::Encoded;
+use crate::train::backward::{attention_backward, attention_forward, AttentionActs};
 use crate::train::lora::{self, LoraConfig, LoraSet, Rng, Saved, PEFT_PREFIX};
 use crate::train::optim::{accumulate_lora, Grads, Optimizer, StepReport};
 
@@ -114,12 +115,8 @@ struct LayerTape {
     q: Saved,
     k: Saved,
     v: Saved,
-    /// `[heads, T, D]` each.
-    qh: Tensor,
-    kh: Tensor,
-    vh: Tensor,
-    /// `[heads, T, T]`
-    probs: Tensor,
+    /// `[B·heads, T, D]` heads and `[B·heads, T, T]` probabilities.
+    attn: AttentionActs,
     o: Saved,
     /// The first layer norm's input (attention output + residual).
     h1: Tensor,
@@ -225,13 +222,8 @@ impl Bert {
             let (k, ks) = lora::forward(&layer.k, lora_of(Proj::K), scale, &x)?;
             let (v, vs) = lora::forward(&layer.v, lora_of(Proj::V), scale, &x)?;
             let (qh, kh, vh) = (q.split_heads_batched(b, heads)?, k.split_heads_batched(b, heads)?, v.split_heads_batched(b, heads)?);
-            let scores = qh.matmul(&kh.transpose()?)?.scale(attn_scale)?;
-            let probs = match &mask {
-                Some(m) => scores.add(m)?,
-                None => scores,
-            }
-            .softmax()?;
-            let a = probs.matmul(&vh)?.merge_heads_batched(b)?;
+            let (a, attn) = attention_forward(qh, kh, vh, mask.as_ref(), attn_scale)?;
+            let a = a.merge_heads_batched(b)?;
             let (o, os) = lora::forward(&layer.o, lora_of(Proj::O), scale, &a)?;
             let h1 = o.add(&x)?;
             let x1 = layer.ln1.forward(&h1)?;
@@ -244,7 +236,7 @@ impl Bert {
             let h2 = down.add(&x1)?;
             x = layer.ln2.forward(&h2)?;
             if tape {
-                layers.push(LayerTape { q: qs, k: ks, v: vs, qh, kh, vh, probs, o: os, h1, up: ups, pre_act, down: downs, h2 });
+                layers.push(LayerTape { q: qs, k: ks, v: vs, attn, o: os, h1, up: ups, pre_act, down: downs, h2 });
             }
         }
         Ok(Forward { hidden: x, t, layers })
@@ -371,11 +363,7 @@ impl<'m> ClassifierTrainer<'m> {
             put(Proj::O, g, &mut grads)?;
             // Attention: out = P · V, P = softmax(Q · Kᵀ · s + mask) (the mask is constant).
             let dout = da.expect("asked for dx").split_heads_batched(n, heads)?;
-            let dvh = tape.probs.transpose()?.matmul(&dout)?;
-            let dprobs = dout.matmul(&tape.vh.transpose()?)?;
-            let dscores = tape.probs.softmax_backward(&dprobs)?.scale(attn_scale)?;
-            let dqh = dscores.matmul(&tape.kh)?;
-            let dkh = dscores.transpose()?.matmul(&tape.qh)?;
+            let (dqh, dkh, dvh) = attention_backward(&tape.attn, &dout, attn_scale)?;
             let mut next = if need_below { Some(dh1) } else { None };
             for (i, saved, d) in [(Proj::Q, tape.q, dqh), (Proj::K, tape.k, dkh), (Proj::V, tape.v, dvh)] {
                 let (dxi, g) = lora::backward(layer.linear(i), lora_of(i), scale, saved, &d.merge_heads_batched(n)?, need_below)?;

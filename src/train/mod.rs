@@ -2,6 +2,7 @@
 //! LoRA adapters and classification heads.
 
 pub mod adapter;
+pub mod backward;
 pub mod decoder;
 pub mod encoder;
 pub mod lora;
