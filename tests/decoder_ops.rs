@@ -20,6 +20,7 @@ fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
 }
 
 /// softmax(q·kᵀ/√D with keys j ≤ p0 + i) · v, in f64, from whole K and V.
+#[allow(clippy::too_many_arguments)]
 fn reference(q: &[f32], k: &[f32], v: &[f32], t: usize, p0: usize, heads: usize, kv_heads: usize, d: usize) -> Vec<f32> {
     let (w, kw) = (heads * d, kv_heads * d);
     let mut out = vec![0f32; t * w];
@@ -42,6 +43,7 @@ fn reference(q: &[f32], k: &[f32], v: &[f32], t: usize, p0: usize, heads: usize,
 
 /// Fills a cache with `steps` appends of the given sizes and returns each
 /// step's attention output (so prefill, chunked prefill and decode all run).
+#[allow(clippy::too_many_arguments)]
 fn run(dev: &Device, steps: &[usize], heads: usize, kv_heads: usize, d: usize, q: &[f32], k: &[f32], v: &[f32]) -> Vec<Vec<f32>> {
     let (w, kw) = (heads * d, kv_heads * d);
     let total: usize = steps.iter().sum();

@@ -13,7 +13,7 @@ fn check(device: &Device, family: Family) {
     let cases = pollster::block_on(run_family(device, family, false));
     assert!(!cases.is_empty());
     let failed: Vec<String> = cases.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.name, c.detail)).collect();
-    assert!(failed.is_empty(), "{} on {}: {} of {} cases failed:\n{}", format!("{family:?}"), device.describe(), failed.len(), cases.len(), failed.join("\n"));
+    assert!(failed.is_empty(), "{family:?} on {}: {} of {} cases failed:\n{}", device.describe(), failed.len(), cases.len(), failed.join("\n"));
 }
 
 #[test]

@@ -21,8 +21,11 @@ fn file() -> Vec<u8> {
     serialize("t.safetensors", &entries, &BTreeMap::new()).unwrap()
 }
 
+/// The tensors a stream handed over: (name, bytes).
+type Handed = Vec<(String, Vec<u8>)>;
+
 /// Streams `bytes` in chunks of `size`; returns the (name, bytes) handed over.
-fn stream(bytes: &[u8], size: usize) -> (webfm::Result<()>, Vec<(String, Vec<u8>)>, usize) {
+fn stream(bytes: &[u8], size: usize) -> (webfm::Result<()>, Handed, usize) {
     let mut s = SafetensorsStream::new("t.safetensors");
     let mut got = Vec::new();
     let mut sink = |t: &webfm::weights::safetensors::TensorInfo, b: &[u8]| {

@@ -66,7 +66,8 @@ fn formulas_match_finite_differences() {
         let w = c64(&data(n, seed + 100), &shape);
         let c = *shape.last().unwrap();
 
-        let acts: [(Act, fn(&C) -> C); 4] =
+        type Forward = fn(&C) -> C;
+        let acts: [(Act, Forward); 4] =
             [(Act::Gelu, gelu_erf), (Act::GeluTanh, |x| x.gelu().unwrap()), (Act::Silu, |x| x.silu().unwrap()), (Act::Relu, |x| x.relu().unwrap())];
         for (act, f) in acts {
             // ReLU's kink: keep inputs away from 0.

@@ -244,7 +244,7 @@ impl KvCache {
         if k.shape() != [t, self.width] || v.shape() != [t, self.width] {
             return Err(Error::shapes("attention", k.shape(), &[t, self.width], "k and v must be [T, KV heads × head size]"));
         }
-        if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 || qw % heads != 0 || self.width != kv_heads * (qw / heads) {
+        if heads == 0 || kv_heads == 0 || !heads.is_multiple_of(kv_heads) || qw % heads != 0 || self.width != kv_heads * (qw / heads) {
             return Err(Error::InvalidArgument(format!(
                 "attention: {heads} heads and {kv_heads} KV heads do not fit q {:?} and a cache of width {}",
                 q.shape(),

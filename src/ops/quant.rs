@@ -65,8 +65,8 @@ impl QTensor {
 /// decode case) takes the fused group-wise loop. Measured on MiniLM 8-bit in
 /// Chromium (bench/encoder): the fused loop made an 8-token sentence 92 ms,
 /// dequantize + GEMM is what the f32 path costs plus one pass over the codes.
-pub(crate) const DEQUANT_ROWS: usize = 2;
 /// The GPU has its own switch (`gpu::qops::GPU_DEQUANT_ROWS`).
+pub(crate) const DEQUANT_ROWS: usize = 2;
 
 impl QTensor {
     /// The weights expanded to an f32 `[rows, cols]` tensor on their device.

@@ -65,6 +65,8 @@ pub fn compare(name: &str, got: &[f32], want: &[f32], tol: Tol) -> Case {
     let mut max_err = 0f32;
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs();
+        // Written so that a NaN on either side is a failure.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
         if !(err <= tol.abs + tol.rel * w.abs()) {
             bad += 1;
             first.get_or_insert((i, g, w));

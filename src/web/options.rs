@@ -292,9 +292,9 @@ pub(super) struct GenerateOptions {
 }
 
 impl GenerateOptions {
-    pub(super) fn get(&self) -> crate::models::decoder::GenerateOptions {
-        let d = crate::models::decoder::GenerateOptions::default();
-        crate::models::decoder::GenerateOptions {
+    pub(super) fn get(&self) -> crate::tasks::generate::GenerateOptions {
+        let d = crate::tasks::generate::GenerateOptions::default();
+        crate::tasks::generate::GenerateOptions {
             max_new_tokens: self.max_new_tokens.unwrap_or(d.max_new_tokens),
             temperature: self.temperature.unwrap_or(d.temperature),
             top_k: self.top_k.unwrap_or(0),
