@@ -20,6 +20,7 @@ use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
 use crate::kinds::DType;
+use crate::platform::now_ms;
 use kernels::{Kernel, Pipelines};
 use pool::{Pool, PooledBuffer};
 
@@ -136,6 +137,29 @@ pub async fn adapter_summary() -> Result<AdapterSummary> {
     Ok(summary_of(&request_adapter().await?).await)
 }
 
+/// Work done on a [`Gpu`] since it was made or since [`Gpu::reset_counters`]:
+/// what each dispatch costs the host, to see where encoding time goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GpuCounters {
+    /// Compute dispatches recorded.
+    pub dispatches: u64,
+    /// Compute passes begun.
+    pub compute_passes: u64,
+    /// Command buffers submitted.
+    pub submits: u64,
+    /// `wgpu::Buffer`s created: pooled storage, uniforms, readback staging.
+    pub buffers_created: u64,
+    /// Bind groups created.
+    pub bind_groups_created: u64,
+    /// Bytes written from the host: tensor uploads and kernel parameters.
+    pub bytes_uploaded: u64,
+    /// The parameters' share of `bytes_uploaded`.
+    pub uniform_bytes: u64,
+    /// Host milliseconds spent recording dispatches and copies and submitting them.
+    pub encode_ms: f64,
+}
+
 /// A WebGPU device and everything kept per device.
 pub struct Gpu {
     summary: AdapterSummary,
@@ -153,6 +177,7 @@ pub struct Gpu {
     /// The first validation error the device reported, and why it was lost:
     /// set by wgpu's callbacks, turned into `Err` at the next readback or sync.
     fault: Arc<Mutex<Option<Error>>>,
+    counters: Cell<GpuCounters>,
 }
 
 impl Gpu {
@@ -199,7 +224,26 @@ impl Gpu {
             pending_dispatches: Cell::new(0),
             binding_cap: Cell::new(limits.max_storage_buffer_binding_size.min(limits.max_buffer_size)),
             limits,
+            counters: Cell::new(GpuCounters::default()),
         })
+    }
+
+    /// What was recorded and created since the last [`reset_counters`](Self::reset_counters).
+    pub fn counters(&self) -> GpuCounters {
+        let mut c = self.counters.get();
+        c.buffers_created += self.pool.borrow().created;
+        c
+    }
+
+    pub fn reset_counters(&self) {
+        self.counters.set(GpuCounters::default());
+        self.pool.borrow_mut().created = 0;
+    }
+
+    fn count(&self, f: impl FnOnce(&mut GpuCounters)) {
+        let mut c = self.counters.get();
+        f(&mut c);
+        self.counters.set(c);
     }
 
     pub fn summary(&self) -> &AdapterSummary {
@@ -291,6 +335,7 @@ impl Gpu {
         // A pooled buffer may still be read by recorded, unsubmitted dispatches;
         // submitting them first keeps this write after them.
         self.flush();
+        self.count(|c| c.bytes_uploaded += bytes.len().div_ceil(4) as u64 * 4);
         let whole = bytes.len() / 4 * 4;
         self.queue.write_buffer(&view.buf.buffer, 0, &bytes[..whole]);
         if whole < bytes.len() {
@@ -308,9 +353,11 @@ impl Gpu {
         if numel == 0 {
             return Ok(());
         }
+        let t0 = now_ms();
         let mut pending = self.pending.borrow_mut();
         let encoder = pending.get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webfm.step") }));
         encoder.copy_buffer_to_buffer(src.buffer(), (src.offset * 4) as u64, dst.buffer(), ((dst.offset + at) * 4) as u64, (numel * 4) as u64);
+        self.count(|c| c.encode_ms += now_ms() - t0);
         Ok(())
     }
 
@@ -328,6 +375,7 @@ impl Gpu {
             return Ok(());
         }
         self.check_alive()?;
+        let t0 = now_ms();
         let compiled = self.pipelines.get(&self.device, kernel, self.f16)?;
         // Uniforms are padded to 16 bytes.
         let mut words = params.to_vec();
@@ -349,6 +397,16 @@ impl Gpu {
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
         drop(pending);
+        let bytes = words.len() as u64 * 4;
+        self.count(|c| {
+            c.dispatches += 1;
+            c.compute_passes += 1;
+            c.buffers_created += 1;
+            c.bind_groups_created += 1;
+            c.bytes_uploaded += bytes;
+            c.uniform_bytes += bytes;
+            c.encode_ms += now_ms() - t0;
+        });
         let n = self.pending_dispatches.get() + 1;
         self.pending_dispatches.set(n);
         if n >= MAX_PENDING_DISPATCHES {
@@ -382,7 +440,12 @@ impl Gpu {
     /// Submits the recorded dispatches.
     pub(crate) fn flush(&self) {
         if let Some(encoder) = self.pending.borrow_mut().take() {
+            let t0 = now_ms();
             self.queue.submit([encoder.finish()]);
+            self.count(|c| {
+                c.submits += 1;
+                c.encode_ms += now_ms() - t0;
+            });
         }
         self.pending_dispatches.set(0);
     }
@@ -418,6 +481,10 @@ impl Gpu {
             size: padded,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
+        });
+        self.count(|c| {
+            c.buffers_created += 1;
+            c.submits += 1;
         });
         self.flush();
         let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webfm.readback") });
