@@ -5,6 +5,8 @@
 
 pub(crate) mod decoder;
 pub(crate) mod kernels;
+#[cfg(test)]
+mod layout_tests;
 pub(crate) mod nn;
 pub(crate) mod ops;
 mod pool;
@@ -21,7 +23,7 @@ use wgpu::util::DeviceExt;
 use crate::error::{Error, Result};
 use crate::kinds::DType;
 use crate::platform::now_ms;
-use kernels::{Kernel, Pipelines};
+use kernels::{Binding, Kernel, Pipelines, Uniform, UNIFORM_BINDING};
 use pool::{Pool, PooledBuffer};
 
 /// Dispatches recorded before the encoder is submitted on its own.
@@ -156,8 +158,13 @@ pub struct GpuCounters {
     pub bytes_uploaded: u64,
     /// The parameters' share of `bytes_uploaded`.
     pub uniform_bytes: u64,
-    /// Host milliseconds spent recording dispatches and copies and submitting them.
+    /// Host milliseconds spent recording dispatches and copies (bind groups,
+    /// passes, parameters; not the pipelines' first compilation).
     pub encode_ms: f64,
+    /// Host milliseconds in `queue.submit` (and writing the parameters).
+    pub submit_ms: f64,
+    /// Host milliseconds compiling pipelines (their first use).
+    pub pipeline_ms: f64,
 }
 
 /// A WebGPU device and everything kept per device.
@@ -361,43 +368,51 @@ impl Gpu {
         Ok(())
     }
 
-    /// Records one dispatch of `kernel` into the shared encoder. `params` go to
-    /// binding 0 as a uniform; `buffers` are `(binding, buffer)` pairs.
-    pub(crate) fn dispatch(&self, kernel: &Kernel, params: &[u32], buffers: &[(u32, &wgpu::Buffer)], groups: [u32; 3]) -> Result<()> {
+    /// Records one dispatch of `kernel` into the shared encoder. `params` (the
+    /// shader's parameter block) go to binding 0 as a uniform; `buffers` are
+    /// the shader's storage bindings and the views bound there (whole buffers).
+    pub(crate) fn dispatch<P: Uniform>(&self, kernel: &Kernel, params: &P, buffers: &[(Binding, &GpuView)], groups: [u32; 3]) -> Result<()> {
+        let entry = kernel.entry.name();
+        let shader = kernel.shader();
+        if shader.uniform_type() != std::any::TypeId::of::<P>() {
+            return Err(Error::InvalidArgument(format!("{entry}: {} is not the parameter block of {}", P::NAME, shader.file())));
+        }
+        if let Some((b, _)) = buffers.iter().find(|(b, _)| b.shader != shader) {
+            return Err(Error::InvalidArgument(format!("{entry}: binding {} of {} given to {}", b.index, b.shader.file(), shader.file())));
+        }
         let max = self.limits.max_compute_workgroups_per_dimension;
         if groups.iter().any(|&g| g > max) {
-            return Err(Error::InvalidArgument(format!(
-                "{}: {groups:?} workgroups exceed this device's maxComputeWorkgroupsPerDimension ({max})",
-                kernel.entry
-            )));
+            return Err(Error::InvalidArgument(format!("{entry}: {groups:?} workgroups exceed this device's maxComputeWorkgroupsPerDimension ({max})")));
         }
         if groups.contains(&0) {
             return Ok(());
         }
         self.check_alive()?;
-        let t0 = now_ms();
+        let t_pipe = now_ms();
         let compiled = self.pipelines.get(&self.device, kernel, self.f16)?;
+        let t0 = now_ms();
+        self.count(|c| c.pipeline_ms += t0 - t_pipe);
         // Uniforms are padded to 16 bytes.
-        let mut words = params.to_vec();
-        words.resize(params.len().div_ceil(4).max(1) * 4, 0);
+        let mut words = bytemuck::bytes_of(params).to_vec();
+        words.resize(words.len().div_ceil(16).max(1) * 16, 0);
         let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("webfm.params"),
-            contents: bytemuck::cast_slice(&words),
+            contents: &words,
             usage: wgpu::BufferUsages::UNIFORM,
         });
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
-        entries.extend(buffers.iter().map(|(binding, b)| wgpu::BindGroupEntry { binding: *binding, resource: b.as_entire_binding() }));
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(kernel.entry), layout: &compiled.layout, entries: &entries });
+        let mut entries = vec![wgpu::BindGroupEntry { binding: UNIFORM_BINDING, resource: uniform.as_entire_binding() }];
+        entries.extend(buffers.iter().map(|(b, v)| wgpu::BindGroupEntry { binding: b.index, resource: v.buffer().as_entire_binding() }));
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(entry), layout: &compiled.layout, entries: &entries });
         let mut pending = self.pending.borrow_mut();
         let encoder = pending.get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webfm.step") }));
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.entry), timestamp_writes: None });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
             pass.set_pipeline(&compiled.pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
         drop(pending);
-        let bytes = words.len() as u64 * 4;
+        let bytes = words.len() as u64;
         self.count(|c| {
             c.dispatches += 1;
             c.compute_passes += 1;
@@ -441,10 +456,13 @@ impl Gpu {
     pub(crate) fn flush(&self) {
         if let Some(encoder) = self.pending.borrow_mut().take() {
             let t0 = now_ms();
-            self.queue.submit([encoder.finish()]);
+            let commands = encoder.finish();
+            let t1 = now_ms();
+            self.queue.submit([commands]);
             self.count(|c| {
                 c.submits += 1;
-                c.encode_ms += now_ms() - t0;
+                c.encode_ms += t1 - t0;
+                c.submit_ms += now_ms() - t1;
             });
         }
         self.pending_dispatches.set(0);
