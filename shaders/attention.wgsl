@@ -10,7 +10,7 @@
 // (running max and sum), so scores are never stored. Padded query rows
 // (i >= len[b]) are computed like the others and ignored by the caller.
 
-struct Params {
+struct AttentionParams {
     t: u32,       // T
     d4: u32,      // D / 4
     ld: u32,      // vec4s per row of q, k, v
@@ -18,10 +18,10 @@ struct Params {
     q_off: u32,   // vec4 offset of q's head 0 in a row
     k_off: u32,
     v_off: u32,
-    scale: u32,   // f32 bits: usually 1 / sqrt(D)
+    scale: f32,   // usually 1 / sqrt(D)
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: AttentionParams;
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
@@ -41,7 +41,7 @@ fn encoder(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id)
         return;
     }
     let len = min(lens[b], p.t);
-    let scale = bitcast<f32>(p.scale);
+    let scale = p.scale;
     let head = h * p.d4;
     var qi: array<vec4<f32>, MAX_D4>;
     var acc: array<vec4<f32>, MAX_D4>;
@@ -50,7 +50,7 @@ fn encoder(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id)
         qi[c] = q[q_row + c] * scale;
         acc[c] = vec4<f32>(0.0);
     }
-    var m = bitcast<f32>(0xff7fffffu); // lowest f32 (Tint rejects the literal)
+    var m = bitcast<f32>(LOWEST);
     var l = 0.0;
     for (var j = 0u; j < len; j++) {
         let row = (b * p.t + j) * p.ld + head;

@@ -13,7 +13,7 @@
 // multiple of 4, at most 4 * MAX_D4). q rows hold H·D floats; the caches are
 // [capacity, KVH·D] rows, so the keys of KV head g are columns g·D .. g·D+D.
 
-struct Params {
+struct CausalParams {
     t: u32,       // T
     d4: u32,      // D / 4
     heads: u32,   // H
@@ -21,17 +21,16 @@ struct Params {
     q_ld: u32,    // vec4s per q / out row (H·D/4)
     kv_ld: u32,   // vec4s per cache row (KVH·D/4)
     p0: u32,      // position of the first new token
-    scale: u32,   // f32 bits: 1 / sqrt(D)
+    scale: f32,   // 1 / sqrt(D)
     splits: u32,  // key ranges the work is split into
     split: u32,   // keys per range (prefill; a multiple of TILE)
     _pad0: u32,
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: CausalParams;
 
 const MAX_D4: u32 = 32u;
-const LOWEST: u32 = 0xff7fffffu; // lowest f32 (Tint rejects the literal)
 override WG: u32 = 64u;
 
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;       // [T, H·D/4]
@@ -57,7 +56,7 @@ fn prefill(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
     let valid = i < p.t;
     let h = wid.y;
     let kv_col = (h / p.group) * p.d4;
-    let scale = bitcast<f32>(p.scale);
+    let scale = p.scale;
     let pos = p.p0 + min(i, p.t - 1u);
     // Keys the whole workgroup needs: up to its last valid query's position.
     let last = p.p0 + min(first + WG - 1u, p.t - 1u);
@@ -139,7 +138,7 @@ fn decode_split(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
         for (var c = 0u; c < p.d4; c++) {
             d += dot(q[q_row + c], kc[j * p.kv_ld + kv_col + c]);
         }
-        s = d * bitcast<f32>(p.scale);
+        s = d * p.scale;
     }
     red[lid.x] = s;
     workgroupBarrier();
@@ -197,7 +196,7 @@ fn decode_split(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
 // [T, H·D/4]. Grid: one invocation per vec4 of the result.
 @compute @workgroup_size(WG)
 fn reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let n = gid.x + gid.y * groups.x * WG;
+    let n = flat_index(gid, groups, WG);
     if (n >= p.t * p.q_ld) {
         return;
     }

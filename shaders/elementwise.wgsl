@@ -4,36 +4,23 @@
 // divides N (the right operand's shape is a suffix of the left's, e.g. a bias
 // [C] against x [T, C]). Large N uses a 2-D grid: index = x + y * groups_x * WG.
 
-struct Params {
+struct ElementwiseParams {
     n: u32,       // elements of x and out
     rhs_n: u32,   // elements of y (binary ops)
-    scalar: u32,  // f32 bits: the factor of `scale`
+    scalar: f32,  // the factor of `scale`
     _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: ElementwiseParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;         // [N]
 @group(0) @binding(2) var<storage, read> y: array<f32>;         // [R]
 @group(0) @binding(3) var<storage, read_write> out: array<f32>; // [N]
 
 override WG: u32 = 256u;
 
-fn flat(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
-    return gid.x + gid.y * groups.x * WG;
-}
-
-// erf by Abramowitz & Stegun 7.1.26: absolute error below 1.5e-7.
-fn erf_approx(v: f32) -> f32 {
-    let s = sign(v);
-    let z = abs(v);
-    let t = 1.0 / (1.0 + 0.3275911 * z);
-    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-    return s * (1.0 - poly * exp(-z * z));
-}
-
 @compute @workgroup_size(WG)
 fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat(gid, groups);
+    let i = flat_index(gid, groups, WG);
     if (i < p.n) {
         out[i] = x[i] + y[i % p.rhs_n];
     }
@@ -41,7 +28,7 @@ fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g
 
 @compute @workgroup_size(WG)
 fn mul(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat(gid, groups);
+    let i = flat_index(gid, groups, WG);
     if (i < p.n) {
         out[i] = x[i] * y[i % p.rhs_n];
     }
@@ -49,16 +36,16 @@ fn mul(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g
 
 @compute @workgroup_size(WG)
 fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat(gid, groups);
+    let i = flat_index(gid, groups, WG);
     if (i < p.n) {
-        out[i] = x[i] * bitcast<f32>(p.scalar);
+        out[i] = x[i] * p.scalar;
     }
 }
 
 // GELU with the exact erf: 0.5 * v * (1 + erf(v / sqrt(2))).
 @compute @workgroup_size(WG)
 fn gelu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat(gid, groups);
+    let i = flat_index(gid, groups, WG);
     if (i < p.n) {
         let v = x[i];
         out[i] = 0.5 * v * (1.0 + erf_approx(v * 0.70710678118654752));
@@ -70,7 +57,7 @@ fn gelu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 // clamped to ±10, where tanh is ±1 in f32, so no implementation overflows.
 @compute @workgroup_size(WG)
 fn gelu_tanh(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat(gid, groups);
+    let i = flat_index(gid, groups, WG);
     if (i < p.n) {
         let v = x[i];
         let u = clamp(0.7978845608028654 * (v + 0.044715 * v * v * v), -10.0, 10.0);
@@ -81,7 +68,7 @@ fn gelu_tanh(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 // SiLU: v * sigmoid(v).
 @compute @workgroup_size(WG)
 fn silu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat(gid, groups);
+    let i = flat_index(gid, groups, WG);
     if (i < p.n) {
         let v = x[i];
         out[i] = v / (1.0 + exp(-v));
@@ -90,7 +77,7 @@ fn silu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 @compute @workgroup_size(WG)
 fn tanh_(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat(gid, groups);
+    let i = flat_index(gid, groups, WG);
     if (i < p.n) {
         out[i] = tanh(x[i]);
     }
@@ -98,20 +85,8 @@ fn tanh_(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 
 @compute @workgroup_size(WG)
 fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat(gid, groups);
+    let i = flat_index(gid, groups, WG);
     if (i < p.n) {
         out[i] = max(x[i], 0.0);
-    }
-}
-
-// y [R, C] written into columns [p.scalar, p.scalar + C) of out [R, W]
-// (W = rhs_n): one column block of a linear layer whose weight was split.
-// Here N = R * C counts y's elements and x is unused.
-@compute @workgroup_size(WG)
-fn place_cols(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = flat(gid, groups);
-    if (i < p.n) {
-        let c = p._pad;
-        out[(i / c) * p.rhs_n + p.scalar + i % c] = y[i];
     }
 }

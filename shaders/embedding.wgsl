@@ -3,13 +3,12 @@
 // are left alone, so a table split over several buffers (each under
 // maxStorageBufferBindingSize) is gathered by one dispatch per block.
 // `gather` reads a float table (f32, or f16 storage); `gather_q` an affine
-// quantized one (docs/FORMAT.md): w = scale * code + bias per group;
-// `dequant` expands a whole quantized block (no ids).
+// quantized one (docs/FORMAT.md): w = scale * code + bias per group.
 // Large N uses a 2-D grid: index = x + y * groups_x * WG.
 
 alias ST = f32; // webfm:storage-type
 
-struct Params {
+struct GatherParams {
     n: u32,      // elements of out: ids × cols
     cols: u32,   // C
     begin: u32,  // first table row held by this block
@@ -20,7 +19,7 @@ struct Params {
     _pad2: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: GatherParams;
 @group(0) @binding(1) var<storage, read> table: array<ST>;        // [rows, C]
 @group(0) @binding(2) var<storage, read> ids: array<u32>;         // [T]
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;   // [T, C]
@@ -40,7 +39,7 @@ struct Pick {
 }
 
 fn pick(gid: vec3<u32>, groups: vec3<u32>) -> Pick {
-    let i = gid.x + gid.y * groups.x * WG;
+    let i = flat_index(gid, groups, WG);
     if (i >= p.n) {
         return Pick(0u, 0u, false);
     }
@@ -52,7 +51,7 @@ fn pick(gid: vec3<u32>, groups: vec3<u32>) -> Pick {
 fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let at = pick(gid, groups);
     if (at.hit) {
-        out[gid.x + gid.y * groups.x * WG] = f32(table[at.row * p.cols + at.c]);
+        out[flat_index(gid, groups, WG)] = f32(table[at.row * p.cols + at.c]);
     }
 }
 
@@ -69,16 +68,6 @@ fn dequant_at(row: u32, c: u32) -> f32 {
 fn gather_q(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let at = pick(gid, groups);
     if (at.hit) {
-        out[gid.x + gid.y * groups.x * WG] = dequant_at(at.row, at.c);
-    }
-}
-
-// The whole block, row by row, with no ids: out = W [rows, C] in f32 (the
-// quantized matmul's many-rows path dequantizes its weight with this).
-@compute @workgroup_size(WG)
-fn dequant(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * WG;
-    if (i < p.n) {
-        out[i] = dequant_at(i / p.cols, i % p.cols);
+        out[flat_index(gid, groups, WG)] = dequant_at(at.row, at.c);
     }
 }

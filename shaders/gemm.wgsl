@@ -12,14 +12,14 @@
 
 alias BT = f32; // webfm:storage-type
 
-struct Params {
+struct GemmParams {
     m: u32, n: u32, k: u32, batch: u32,
     a_off: u32, a_bs: u32, a_rs: u32, a_cs: u32,   // A[b, i, l] = a[a_off + b*a_bs + i*a_rs + l*a_cs]
     b_off: u32, b_bs: u32, b_rs: u32, b_cs: u32,   // B[b, l, j] = bm[b_off + b*b_bs + l*b_rs + j*b_cs]
     c_off: u32, c_bs: u32, _pad0: u32, _pad1: u32, // C[b, i, j] = c[c_off + b*c_bs + i*N + j]
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: GemmParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;        // [B, M, K], strided
 @group(0) @binding(2) var<storage, read> bm: array<BT>;        // [B, K, N], strided
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;  // [B, M, N], contiguous

@@ -3,7 +3,7 @@
 // gemv.wgsl serve every other layout.
 //
 // Legend: b batch index, M rows of A and C, K inner size, N columns of C.
-// Offsets and strides in Params are in vec4 units (elements / 4).
+// Offsets and strides in Vec4GemmParams are in vec4 units (elements / 4).
 // A is [B, M, K] with K contiguous. B is one of two layouts:
 //   `nn`, `gemv_nn`: B is [B, K, N] with N contiguous (N % 4 == 0);
 //   `nt`, `gemv_nt`: B is stored [B, N, K] with K contiguous (a linear layer's
@@ -13,7 +13,7 @@
 
 alias BT = f32; // webfm:storage-type
 
-struct Params {
+struct Vec4GemmParams {
     m: u32, n: u32, k: u32, batch: u32,
     a_off: u32, a_bs: u32, a_rs: u32, _a: u32,     // A[b, i, 4q..4q+4] = a[a_off + b*a_bs + i*a_rs + q]
     b_off: u32, b_bs: u32, b_rs: u32, _b: u32,     // nn: B[b, l, 4q..] = bm[b_off + b*b_bs + l*b_rs + q]
@@ -21,7 +21,7 @@ struct Params {
     c_off: u32, c_bs: u32, _pad0: u32, _pad1: u32, // C[b, i, j] = c[c_off + b*c_bs + i*N + j] (elements)
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: Vec4GemmParams;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> bm: array<vec4<BT>>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;

@@ -1,20 +1,20 @@
 // GEMV: y[b] = x[b] x B[b], the M = 1 case of GEMM (one token in decode).
 //
-// Legend: b batch index, K inner size, N outputs. Same Params and bindings as
+// Legend: b batch index, K inner size, N outputs. Same GemmParams and bindings as
 // gemm.wgsl (A is the one-row x). Each invocation keeps TN outputs in
 // registers and sums over its share of K (K split WG_K ways); the partial sums
 // meet in workgroup memory after one barrier.
 
 alias BT = f32; // webfm:storage-type
 
-struct Params {
+struct GemmParams {
     m: u32, n: u32, k: u32, batch: u32,
     a_off: u32, a_bs: u32, a_rs: u32, a_cs: u32,   // x[b, l] = a[a_off + b*a_bs + l*a_cs]
     b_off: u32, b_bs: u32, b_rs: u32, b_cs: u32,   // B[b, l, j] = bm[b_off + b*b_bs + l*b_rs + j*b_cs]
     c_off: u32, c_bs: u32, _pad0: u32, _pad1: u32, // y[b, j] = c[c_off + b*c_bs + j]
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: GemmParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;        // [B, 1, K], strided
 @group(0) @binding(2) var<storage, read> bm: array<BT>;        // [B, K, N], strided
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;  // [B, 1, N], contiguous

@@ -4,14 +4,14 @@
 // (two passes: the mean, then the variance around it). rms_norm: x / sqrt(mean(x^2) + eps) * gamma.
 // One workgroup per row (2-D grid of workgroups when R is large); WG must be a power of two.
 
-struct Params {
+struct NormParams {
     rows: u32,
     cols: u32,
-    eps: u32,   // f32 bits
+    eps: f32,
     _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: NormParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;         // [R, C]
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;     // [C]
 @group(0) @binding(3) var<storage, read> beta: array<f32>;      // [C] (layer_norm only)
@@ -19,27 +19,12 @@ struct Params {
 
 override WG: u32 = 64u;
 
-var<workgroup> red: array<f32, WG>;
-
-// Sum of `v` over the workgroup; every invocation gets the total.
-fn workgroup_sum(lane: u32, v: f32) -> f32 {
-    red[lane] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) {
-            red[lane] += red[lane + s];
-        }
-        workgroupBarrier();
-    }
-    let total = red[0];
-    workgroupBarrier();
-    return total;
-}
+// Reductions: workgroup_sum (reduce.wgsl).
 
 @compute @workgroup_size(WG)
 fn layer_norm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
               @builtin(num_workgroups) groups: vec3<u32>) {
-    let row = wid.x + wid.y * groups.x;
+    let row = row_index(wid, groups);
     if (row >= p.rows) {
         return;
     }
@@ -54,7 +39,7 @@ fn layer_norm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_i
         let d = x[base + j] - mean;
         q += d * d;
     }
-    let inv = inverseSqrt(workgroup_sum(lid.x, q) / f32(p.cols) + bitcast<f32>(p.eps));
+    let inv = inverseSqrt(workgroup_sum(lid.x, q) / f32(p.cols) + p.eps);
     for (var j = lid.x; j < p.cols; j += WG) {
         out[base + j] = (x[base + j] - mean) * inv * gamma[j] + beta[j];
     }
@@ -63,7 +48,7 @@ fn layer_norm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_i
 @compute @workgroup_size(WG)
 fn rms_norm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
             @builtin(num_workgroups) groups: vec3<u32>) {
-    let row = wid.x + wid.y * groups.x;
+    let row = row_index(wid, groups);
     if (row >= p.rows) {
         return;
     }
@@ -73,7 +58,7 @@ fn rms_norm(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id)
         let v = x[base + j];
         q += v * v;
     }
-    let inv = inverseSqrt(workgroup_sum(lid.x, q) / f32(p.cols) + bitcast<f32>(p.eps));
+    let inv = inverseSqrt(workgroup_sum(lid.x, q) / f32(p.cols) + p.eps);
     for (var j = lid.x; j < p.cols; j += WG) {
         out[base + j] = x[base + j] * inv * gamma[j];
     }

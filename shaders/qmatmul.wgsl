@@ -1,4 +1,5 @@
-// Matmul against an affine-quantized weight, dequantized on the fly:
+// Matmul against an affine-quantized weight, dequantized on the fly
+// (`qgemv`, `qgemm`), and the weight expanded to f32 (`dequant`):
 // C[r, j] = sum_k X[r, k] * W[j, k], W[j, k] = scale[j, k / G] * code[j, k] + bias[j, k / G].
 //
 // Legend: R rows of X and C (tokens), K inner size, N outputs (rows of W),
@@ -9,14 +10,14 @@
 // Per word the sum splits as scale * dot(codes, x) + bias * sum(x): codes
 // stay small integers in f32, exact.
 
-struct Params {
+struct QMatmulParams {
     rows: u32,  // R
     n: u32,     // N
     k: u32,     // K
     group: u32, // G
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: QMatmulParams;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;   // [R, K], contiguous
 @group(0) @binding(2) var<storage, read> w: array<u32>;         // [N, K*b/32]
 @group(0) @binding(3) var<storage, read> scales: array<f32>;    // [N, K/G]
@@ -26,6 +27,7 @@ struct Params {
 override BITS: u32 = 4u;
 override WG_X: u32 = 16u;  // qgemv: invocations splitting K; qgemm: along N
 override WG_Y: u32 = 16u;  // qgemv: outputs per workgroup; qgemm: along R
+override WG: u32 = 256u;   // dequant
 
 fn words_per_row() -> u32 {
     return p.k * BITS / 32u;
@@ -127,5 +129,25 @@ fn qgemm(@builtin(global_invocation_id) gid: vec3<u32>) {
                 c[(r0 + i) * p.n + j0 + jj] = acc[i][jj];
             }
         }
+    }
+}
+
+// Element (row, col) of W.
+fn dequant_at(row: u32, col: u32) -> f32 {
+    let per_word = 32u / BITS;
+    let word = w[row * (p.k / per_word) + col / per_word];
+    let code = (word >> ((col % per_word) * BITS)) & ((1u << BITS) - 1u);
+    let g = row * (p.k / p.group) + col / p.group;
+    return scales[g] * f32(code) + biases[g];
+}
+
+// The whole weight, row by row: c = W [N, K] in f32 (the quantized matmul's
+// many-rows path multiplies this with the f32 GEMM). x is unused; N * K
+// elements, a 2-D grid when large.
+@compute @workgroup_size(WG)
+fn dequant(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = flat_index(gid, groups, WG);
+    if (i < p.n * p.k) {
+        c[i] = dequant_at(i / p.k, i % p.k);
     }
 }

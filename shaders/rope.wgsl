@@ -8,14 +8,14 @@
 // Grid: one invocation per (row, head, i).
 
 
-struct Params {
+struct RopeParams {
     t: u32,      // rows T
     half: u32,   // D / 2
     heads: u32,  // heads per row
     _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: RopeParams;
 
 override WG: u32 = 64u;
 
@@ -26,7 +26,7 @@ override WG: u32 = 64u;
 
 @compute @workgroup_size(WG)
 fn rope(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let n = gid.x + gid.y * groups.x * WG;
+    let n = flat_index(gid, groups, WG);
     let half = p.half;
     if (n >= p.t * p.heads * half) {
         return;

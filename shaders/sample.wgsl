@@ -1,15 +1,14 @@
 // Picking the next token on the GPU, so that only an id is read back.
 
-struct Params {
+struct SampleParams {
     n: u32,       // penalize: distinct ids; argmax: V
-    penalty: u32, // f32 bits
+    penalty: f32,
     _pad0: u32,
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(0) var<uniform> p: SampleParams;
 
-const LOWEST: u32 = 0xff7fffffu; // lowest f32 (Tint rejects the literal)
 override WG: u32 = 256u;
 
 @group(0) @binding(1) var<storage, read_write> logits: array<f32>; // [V]
@@ -25,7 +24,7 @@ fn penalize(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let id = seen[gid.x];
     let x = logits[id];
-    let r = bitcast<f32>(p.penalty);
+    let r = p.penalty;
     logits[id] = select(x * r, x / r, x > 0.0);
 }
 

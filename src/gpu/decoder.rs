@@ -3,7 +3,7 @@
 //! decode split over the cached length then reduced) and the next-token
 //! kernels (`shaders/sample.wgsl`: repetition penalty, argmax).
 
-use super::kernels::{Kernel, Shader};
+use super::kernels::{decoder as bind_dec, rope as bind_rope, sample, uniform, Entry, Kernel};
 use super::ops::{grid, to_u32};
 use super::GpuView;
 use crate::error::{Error, Result};
@@ -21,6 +21,24 @@ const PREFILL_SPLIT: usize = 256;
 /// Largest head size the attention kernels hold in registers (`4 * MAX_D4`).
 pub(crate) const MAX_HEAD: usize = 128;
 
+uniform! {
+    /// rope.wgsl: rows, D / 2, heads per row.
+    RopeParams { t: u32, half: u32, heads: u32, _pad: u32 }
+}
+
+uniform! {
+    /// decoder.wgsl: sizes in vec4s where named so, the first new position, the key splits.
+    CausalParams {
+        t: u32, d4: u32, heads: u32, group: u32, q_ld: u32, kv_ld: u32, p0: u32, scale: f32,
+        splits: u32, split: u32, _pad0: u32, _pad1: u32,
+    }
+}
+
+uniform! {
+    /// sample.wgsl: distinct ids (penalize) or V (argmax), and the penalty.
+    SampleParams { n: u32, penalty: f32, _pad0: u32, _pad1: u32 }
+}
+
 /// `x [T, H·D]` rotated by the angles whose cosines and sines are `cos`,
 /// `sin` (`[T, D/2]` each, uploaded once per forward pass).
 pub(crate) fn rope(x: &GpuView, t: usize, heads: usize, head_dim: usize, cos: &GpuView, sin: &GpuView) -> Result<GpuView> {
@@ -28,9 +46,9 @@ pub(crate) fn rope(x: &GpuView, t: usize, heads: usize, head_dim: usize, cos: &G
     let n = t * heads * head_dim;
     let out = gpu.alloc(n, DType::F32)?;
     let half = head_dim / 2;
-    let params = [to_u32("T", t)?, to_u32("D/2", half)?, to_u32("heads", heads)?, 0];
-    let k = Kernel::new(Shader::Rope, "rope").with("WG", ROPE_WG);
-    let bufs = [(1, x.buffer()), (2, cos.buffer()), (3, sin.buffer()), (4, out.buffer())];
+    let params = RopeParams { t: to_u32("T", t)?, half: to_u32("D/2", half)?, heads: to_u32("heads", heads)?, _pad: 0 };
+    let k = Kernel::new(Entry::Rope).with("WG", ROPE_WG);
+    let bufs = [(bind_rope::RX, x), (bind_rope::COS_T, cos), (bind_rope::SIN_T, sin), (bind_rope::RY, &out)];
     if x.offset != 0 || cos.offset != 0 || sin.offset != 0 {
         return Err(Error::InvalidArgument("rope: operands must start their buffers".into()));
     }
@@ -51,23 +69,21 @@ pub(crate) struct Causal {
 }
 
 impl Causal {
-    fn params(&self, splits: usize, split: usize) -> Result<[u32; 12]> {
+    fn params(&self, splits: usize, split: usize) -> Result<CausalParams> {
         let d = self.head_dim;
-        let scale = 1.0 / (d as f32).sqrt();
-        Ok([
-            to_u32("T", self.t)?,
-            to_u32("D", d / 4)?,
-            to_u32("heads", self.heads)?,
-            to_u32("group", self.heads / self.kv_heads)?,
-            to_u32("width", self.heads * d / 4)?,
-            to_u32("kv width", self.kv_heads * d / 4)?,
-            to_u32("position", self.p0)?,
-            scale.to_bits(),
-            to_u32("splits", splits)?,
-            to_u32("split", split)?,
-            0,
-            0,
-        ])
+        Ok(CausalParams {
+            t: to_u32("T", self.t)?,
+            d4: to_u32("D", d / 4)?,
+            heads: to_u32("heads", self.heads)?,
+            group: to_u32("group", self.heads / self.kv_heads)?,
+            q_ld: to_u32("width", self.heads * d / 4)?,
+            kv_ld: to_u32("kv width", self.kv_heads * d / 4)?,
+            p0: to_u32("position", self.p0)?,
+            scale: 1.0 / (d as f32).sqrt(),
+            splits: to_u32("splits", splits)?,
+            split: to_u32("split", split)?,
+            ..Default::default()
+        })
     }
 }
 
@@ -103,17 +119,18 @@ pub(crate) fn causal_attention(q: &GpuView, k: &GpuView, v: &GpuView, c: Causal)
     } else {
         (gpu.alloc(splits * c.t * width, DType::F32)?, gpu.alloc(splits * c.t * c.heads * 2, DType::F32)?)
     };
-    let bufs = [(1, q.buffer()), (2, k.buffer()), (3, v.buffer()), (4, partial.buffer()), (5, stats.buffer())];
+    let bufs = [(bind_dec::Q, q), (bind_dec::KC, k), (bind_dec::VC, v), (bind_dec::OUT, &partial), (bind_dec::STATS, &stats)];
     if c.t > 1 {
-        let kernel = Kernel::new(Shader::Decoder, "prefill").with("WG", ATTN_WG);
+        let kernel = Kernel::new(Entry::Prefill).with("WG", ATTN_WG);
         gpu.dispatch(&kernel, &params, &bufs, [to_u32("T", c.t)?.div_ceil(ATTN_WG), heads, to_u32("splits", splits)?])?;
     } else {
-        let kernel = Kernel::new(Shader::Decoder, "decode_split").with("WG", ATTN_WG);
+        let kernel = Kernel::new(Entry::DecodeSplit).with("WG", ATTN_WG);
         gpu.dispatch(&kernel, &params, &bufs, [to_u32("splits", splits)?, heads, 1])?;
     }
     if !direct {
-        let reduce = Kernel::new(Shader::Decoder, "reduce").with("WG", ATTN_WG);
-        let bufs = [(1, partial.buffer()), (4, out.buffer()), (5, stats.buffer())];
+        let reduce = Kernel::new(Entry::Reduce).with("WG", ATTN_WG);
+        // `reduce` reads the partial sums through q's binding.
+        let bufs = [(bind_dec::Q, &partial), (bind_dec::OUT, &out), (bind_dec::STATS, &stats)];
         gpu.dispatch(&reduce, &params, &bufs, grid(&gpu, (c.t * width / 4).div_ceil(ATTN_WG as usize))?)?;
     }
     Ok(out)
@@ -128,12 +145,13 @@ pub(crate) fn penalized_argmax(logits: &GpuView, vocab: usize, seen: &[u32], pen
     }
     if penalty != 1.0 && !seen.is_empty() {
         let ids = gpu.upload(bytemuck::cast_slice(seen), DType::F32, seen.len())?;
-        let k = Kernel::new(Shader::Sample, "penalize").with("WG", SAMPLE_WG);
-        let params = [to_u32("ids", seen.len())?, penalty.to_bits(), 0, 0];
-        gpu.dispatch(&k, &params, &[(1, logits.buffer()), (2, ids.buffer())], [to_u32("ids", seen.len())?.div_ceil(SAMPLE_WG), 1, 1])?;
+        let k = Kernel::new(Entry::Penalize).with("WG", SAMPLE_WG);
+        let params = SampleParams { n: to_u32("ids", seen.len())?, penalty, ..Default::default() };
+        gpu.dispatch(&k, &params, &[(sample::LOGITS, logits), (sample::SEEN, &ids)], [to_u32("ids", seen.len())?.div_ceil(SAMPLE_WG), 1, 1])?;
     }
     let best = gpu.alloc(1, DType::F32)?;
-    let k = Kernel::new(Shader::Sample, "argmax").with("WG", SAMPLE_WG);
-    gpu.dispatch(&k, &[to_u32("vocab", vocab)?, 0, 0, 0], &[(1, logits.buffer()), (3, best.buffer())], [1, 1, 1])?;
+    let k = Kernel::new(Entry::Argmax).with("WG", SAMPLE_WG);
+    let params = SampleParams { n: to_u32("vocab", vocab)?, ..Default::default() };
+    gpu.dispatch(&k, &params, &[(sample::LOGITS, logits), (sample::BEST, &best)], [1, 1, 1])?;
     Ok(best)
 }

@@ -5,6 +5,8 @@
 
 pub(crate) mod decoder;
 pub(crate) mod kernels;
+#[cfg(test)]
+mod layout_tests;
 pub(crate) mod nn;
 pub(crate) mod ops;
 mod pool;
@@ -20,7 +22,8 @@ use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
 use crate::kinds::DType;
-use kernels::{Kernel, Pipelines};
+use crate::platform::now_ms;
+use kernels::{Binding, Kernel, Pipelines, Uniform, UNIFORM_BINDING};
 use pool::{Pool, PooledBuffer};
 
 /// Dispatches recorded before the encoder is submitted on its own.
@@ -136,6 +139,34 @@ pub async fn adapter_summary() -> Result<AdapterSummary> {
     Ok(summary_of(&request_adapter().await?).await)
 }
 
+/// Work done on a [`Gpu`] since it was made or since [`Gpu::reset_counters`]:
+/// what each dispatch costs the host, to see where encoding time goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GpuCounters {
+    /// Compute dispatches recorded.
+    pub dispatches: u64,
+    /// Compute passes begun.
+    pub compute_passes: u64,
+    /// Command buffers submitted.
+    pub submits: u64,
+    /// `wgpu::Buffer`s created: pooled storage, uniforms, readback staging.
+    pub buffers_created: u64,
+    /// Bind groups created.
+    pub bind_groups_created: u64,
+    /// Bytes written from the host: tensor uploads and kernel parameters.
+    pub bytes_uploaded: u64,
+    /// The parameters' share of `bytes_uploaded`.
+    pub uniform_bytes: u64,
+    /// Host milliseconds spent recording dispatches and copies (bind groups,
+    /// passes, parameters; not the pipelines' first compilation).
+    pub encode_ms: f64,
+    /// Host milliseconds in `queue.submit` (and writing the parameters).
+    pub submit_ms: f64,
+    /// Host milliseconds compiling pipelines (their first use).
+    pub pipeline_ms: f64,
+}
+
 /// A WebGPU device and everything kept per device.
 pub struct Gpu {
     summary: AdapterSummary,
@@ -153,6 +184,7 @@ pub struct Gpu {
     /// The first validation error the device reported, and why it was lost:
     /// set by wgpu's callbacks, turned into `Err` at the next readback or sync.
     fault: Arc<Mutex<Option<Error>>>,
+    counters: Cell<GpuCounters>,
 }
 
 impl Gpu {
@@ -199,7 +231,26 @@ impl Gpu {
             pending_dispatches: Cell::new(0),
             binding_cap: Cell::new(limits.max_storage_buffer_binding_size.min(limits.max_buffer_size)),
             limits,
+            counters: Cell::new(GpuCounters::default()),
         })
+    }
+
+    /// What was recorded and created since the last [`reset_counters`](Self::reset_counters).
+    pub fn counters(&self) -> GpuCounters {
+        let mut c = self.counters.get();
+        c.buffers_created += self.pool.borrow().created;
+        c
+    }
+
+    pub fn reset_counters(&self) {
+        self.counters.set(GpuCounters::default());
+        self.pool.borrow_mut().created = 0;
+    }
+
+    fn count(&self, f: impl FnOnce(&mut GpuCounters)) {
+        let mut c = self.counters.get();
+        f(&mut c);
+        self.counters.set(c);
     }
 
     pub fn summary(&self) -> &AdapterSummary {
@@ -291,6 +342,7 @@ impl Gpu {
         // A pooled buffer may still be read by recorded, unsubmitted dispatches;
         // submitting them first keeps this write after them.
         self.flush();
+        self.count(|c| c.bytes_uploaded += bytes.len().div_ceil(4) as u64 * 4);
         let whole = bytes.len() / 4 * 4;
         self.queue.write_buffer(&view.buf.buffer, 0, &bytes[..whole]);
         if whole < bytes.len() {
@@ -308,47 +360,68 @@ impl Gpu {
         if numel == 0 {
             return Ok(());
         }
+        let t0 = now_ms();
         let mut pending = self.pending.borrow_mut();
         let encoder = pending.get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webfm.step") }));
         encoder.copy_buffer_to_buffer(src.buffer(), (src.offset * 4) as u64, dst.buffer(), ((dst.offset + at) * 4) as u64, (numel * 4) as u64);
+        self.count(|c| c.encode_ms += now_ms() - t0);
         Ok(())
     }
 
-    /// Records one dispatch of `kernel` into the shared encoder. `params` go to
-    /// binding 0 as a uniform; `buffers` are `(binding, buffer)` pairs.
-    pub(crate) fn dispatch(&self, kernel: &Kernel, params: &[u32], buffers: &[(u32, &wgpu::Buffer)], groups: [u32; 3]) -> Result<()> {
+    /// Records one dispatch of `kernel` into the shared encoder. `params` (the
+    /// shader's parameter block) go to binding 0 as a uniform; `buffers` are
+    /// the shader's storage bindings and the views bound there (whole buffers).
+    pub(crate) fn dispatch<P: Uniform>(&self, kernel: &Kernel, params: &P, buffers: &[(Binding, &GpuView)], groups: [u32; 3]) -> Result<()> {
+        let entry = kernel.entry.name();
+        let shader = kernel.shader();
+        if shader.uniform_type() != std::any::TypeId::of::<P>() {
+            return Err(Error::InvalidArgument(format!("{entry}: {} is not the parameter block of {}", P::NAME, shader.file())));
+        }
+        if let Some((b, _)) = buffers.iter().find(|(b, _)| b.shader != shader) {
+            return Err(Error::InvalidArgument(format!("{entry}: binding {} of {} given to {}", b.index, b.shader.file(), shader.file())));
+        }
         let max = self.limits.max_compute_workgroups_per_dimension;
         if groups.iter().any(|&g| g > max) {
-            return Err(Error::InvalidArgument(format!(
-                "{}: {groups:?} workgroups exceed this device's maxComputeWorkgroupsPerDimension ({max})",
-                kernel.entry
-            )));
+            return Err(Error::InvalidArgument(format!("{entry}: {groups:?} workgroups exceed this device's maxComputeWorkgroupsPerDimension ({max})")));
         }
         if groups.contains(&0) {
             return Ok(());
         }
         self.check_alive()?;
+        let t_pipe = now_ms();
         let compiled = self.pipelines.get(&self.device, kernel, self.f16)?;
+        let t0 = now_ms();
+        self.count(|c| c.pipeline_ms += t0 - t_pipe);
         // Uniforms are padded to 16 bytes.
-        let mut words = params.to_vec();
-        words.resize(params.len().div_ceil(4).max(1) * 4, 0);
+        let mut words = bytemuck::bytes_of(params).to_vec();
+        words.resize(words.len().div_ceil(16).max(1) * 16, 0);
         let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("webfm.params"),
-            contents: bytemuck::cast_slice(&words),
+            contents: &words,
             usage: wgpu::BufferUsages::UNIFORM,
         });
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
-        entries.extend(buffers.iter().map(|(binding, b)| wgpu::BindGroupEntry { binding: *binding, resource: b.as_entire_binding() }));
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(kernel.entry), layout: &compiled.layout, entries: &entries });
+        let mut entries = vec![wgpu::BindGroupEntry { binding: UNIFORM_BINDING, resource: uniform.as_entire_binding() }];
+        entries.extend(buffers.iter().map(|(b, v)| wgpu::BindGroupEntry { binding: b.index, resource: v.buffer().as_entire_binding() }));
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(entry), layout: &compiled.layout, entries: &entries });
         let mut pending = self.pending.borrow_mut();
         let encoder = pending.get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webfm.step") }));
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(kernel.entry), timestamp_writes: None });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
             pass.set_pipeline(&compiled.pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
         drop(pending);
+        let bytes = words.len() as u64;
+        self.count(|c| {
+            c.dispatches += 1;
+            c.compute_passes += 1;
+            c.buffers_created += 1;
+            c.bind_groups_created += 1;
+            c.bytes_uploaded += bytes;
+            c.uniform_bytes += bytes;
+            c.encode_ms += now_ms() - t0;
+        });
         let n = self.pending_dispatches.get() + 1;
         self.pending_dispatches.set(n);
         if n >= MAX_PENDING_DISPATCHES {
@@ -382,7 +455,15 @@ impl Gpu {
     /// Submits the recorded dispatches.
     pub(crate) fn flush(&self) {
         if let Some(encoder) = self.pending.borrow_mut().take() {
-            self.queue.submit([encoder.finish()]);
+            let t0 = now_ms();
+            let commands = encoder.finish();
+            let t1 = now_ms();
+            self.queue.submit([commands]);
+            self.count(|c| {
+                c.submits += 1;
+                c.encode_ms += t1 - t0;
+                c.submit_ms += now_ms() - t1;
+            });
         }
         self.pending_dispatches.set(0);
     }
@@ -418,6 +499,10 @@ impl Gpu {
             size: padded,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
+        });
+        self.count(|c| {
+            c.buffers_created += 1;
+            c.submits += 1;
         });
         self.flush();
         let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webfm.readback") });

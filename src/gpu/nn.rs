@@ -1,9 +1,9 @@
 //! Dispatch of the model-level kernels: embedding lookup (`shaders/embedding.wgsl`),
 //! encoder attention (`shaders/attention.wgsl`) and placing a column block of
-//! a split linear layer's output.
+//! a split linear layer's output (`shaders/copy.wgsl`).
 
-use super::kernels::{Kernel, Shader};
-use super::ops::{contiguous_f32, grid, to_u32, WG_1D};
+use super::kernels::{attention as bind_attn, copy, embedding, uniform, Entry, Kernel};
+use super::ops::{contiguous_f32, grid, to_u32, view_params, WG_1D};
 use super::{Gpu, GpuView};
 use crate::error::{Error, Result};
 use crate::kinds::DType;
@@ -13,6 +13,16 @@ use std::rc::Rc;
 const ATTN_WG: u32 = 64;
 /// Largest head size the attention kernel holds in registers (`4 * MAX_D4`).
 pub(crate) const ATTN_MAX_HEAD: usize = 128;
+
+uniform! {
+    /// embedding.wgsl: out's elements and columns, the block's rows, the group size.
+    GatherParams { n: u32, cols: u32, begin: u32, rows: u32, group: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+}
+
+uniform! {
+    /// attention.wgsl: sizes, row strides and offsets in vec4s.
+    AttentionParams { t: u32, d4: u32, ld: u32, out_ld: u32, q_off: u32, k_off: u32, v_off: u32, scale: f32 }
+}
 
 /// One block of an embedding table: rows `[begin, begin + rows)`.
 pub(crate) enum TableBlock<'a> {
@@ -30,16 +40,28 @@ pub(crate) fn gather(gpu: &Rc<Gpu>, ids: &[u32], cols: usize, blocks: &[(usize, 
     let ids_buf = gpu.upload(bytemuck::cast_slice(ids), DType::F32, ids.len())?;
     let groups = grid(gpu, n.div_ceil(WG_1D as usize))?;
     for (begin, rows, block) in blocks {
-        let mut params = [to_u32("elements", n)?, to_u32("cols", cols)?, to_u32("row", *begin)?, to_u32("rows", *rows)?, 0, 0, 0, 0];
+        let mut params = GatherParams {
+            n: to_u32("elements", n)?,
+            cols: to_u32("cols", cols)?,
+            begin: to_u32("row", *begin)?,
+            rows: to_u32("rows", *rows)?,
+            ..Default::default()
+        };
         match block {
             TableBlock::Float { table, dtype } => {
-                let k = Kernel::new(Shader::Embedding, "gather").with("WG", WG_1D).f16(*dtype == DType::F16);
-                gpu.dispatch(&k, &params, &[(1, table.buffer()), (2, ids_buf.buffer()), (3, out.buffer())], groups)?;
+                let k = Kernel::new(Entry::Gather).with("WG", WG_1D).f16(*dtype == DType::F16);
+                gpu.dispatch(&k, &params, &[(embedding::TABLE, table), (embedding::IDS, &ids_buf), (embedding::OUT, &out)], groups)?;
             }
             TableBlock::Quant { packed, scales, biases, bits, group } => {
-                params[4] = to_u32("group", *group)?;
-                let k = Kernel::new(Shader::Embedding, "gather_q").with("WG", WG_1D).with("BITS", *bits);
-                let bufs = [(2, ids_buf.buffer()), (3, out.buffer()), (4, packed.buffer()), (5, scales.buffer()), (6, biases.buffer())];
+                params.group = to_u32("group", *group)?;
+                let k = Kernel::new(Entry::GatherQ).with("WG", WG_1D).with("BITS", *bits);
+                let bufs = [
+                    (embedding::IDS, &ids_buf),
+                    (embedding::OUT, &out),
+                    (embedding::PACKED, *packed),
+                    (embedding::SCALES, *scales),
+                    (embedding::BIASES, *biases),
+                ];
                 gpu.dispatch(&k, &params, &bufs, groups)?;
             }
         }
@@ -47,25 +69,7 @@ pub(crate) fn gather(gpu: &Rc<Gpu>, ids: &[u32], cols: usize, blocks: &[(usize, 
     Ok(out)
 }
 
-/// A quantized `[rows, cols]` matrix expanded to f32, contiguous.
-pub(crate) fn dequantize(
-    gpu: &Rc<Gpu>,
-    packed: &GpuView,
-    scales: &GpuView,
-    biases: &GpuView,
-    bits: u32,
-    group: usize,
-    rows: usize,
-    cols: usize,
-) -> Result<GpuView> {
-    let n = rows * cols;
-    let out = gpu.alloc(n, DType::F32)?;
-    let params = [to_u32("elements", n)?, to_u32("cols", cols)?, 0, to_u32("rows", rows)?, to_u32("group", group)?, 0, 0, 0];
-    let k = Kernel::new(Shader::Embedding, "dequant").with("WG", WG_1D).with("BITS", bits);
-    let bufs = [(3, out.buffer()), (4, packed.buffer()), (5, scales.buffer()), (6, biases.buffer())];
-    gpu.dispatch(&k, &params, &bufs, grid(gpu, n.div_ceil(WG_1D as usize))?)?;
-    Ok(out)
-}
+pub(crate) use super::qops::dequantize;
 
 /// Where one of q, k, v sits in its buffer: rows of `ld` floats, head 0 at `off`.
 pub(crate) struct Rows<'a> {
@@ -96,18 +100,18 @@ pub(crate) fn attention(q: Rows, k: Rows, v: Rows, lens: &GpuView, b: usize, t: 
         return Ok(out);
     }
     let v4 = |x: usize, what: &str| to_u32(what, x / 4);
-    let params = [
-        to_u32("T", t)?,
-        v4(head_dim, "D")?,
-        v4(q.ld, "ld")?,
-        v4(width, "width")?,
-        v4(q.off + q.view.offset, "offset")?,
-        v4(k.off + k.view.offset, "offset")?,
-        v4(v.off + v.view.offset, "offset")?,
-        scale.to_bits(),
-    ];
-    let kernel = Kernel::new(Shader::Attention, "encoder").with("WG", ATTN_WG);
-    let bufs = [(1, q.view.buffer()), (2, k.view.buffer()), (3, v.view.buffer()), (4, lens.buffer()), (5, out.buffer())];
+    let params = AttentionParams {
+        t: to_u32("T", t)?,
+        d4: v4(head_dim, "D")?,
+        ld: v4(q.ld, "ld")?,
+        out_ld: v4(width, "width")?,
+        q_off: v4(q.off + q.view.offset, "offset")?,
+        k_off: v4(k.off + k.view.offset, "offset")?,
+        v_off: v4(v.off + v.view.offset, "offset")?,
+        scale,
+    };
+    let kernel = Kernel::new(Entry::Encoder).with("WG", ATTN_WG);
+    let bufs = [(bind_attn::Q, q.view), (bind_attn::K, k.view), (bind_attn::V, v.view), (bind_attn::LENS, lens), (bind_attn::OUT, &out)];
     gpu.dispatch(&kernel, &params, &bufs, [to_u32("T", t)?.div_ceil(ATTN_WG), to_u32("heads", heads)?, to_u32("batch", b)?])?;
     Ok(out)
 }
@@ -118,7 +122,8 @@ pub(crate) fn place_cols(y: &GpuView, shape: &[usize], y_shape: [usize; 2], out:
     let gpu = y.gpu();
     let y = contiguous_f32(y, shape, DType::F32)?;
     let n = y_shape[0] * y_shape[1];
-    let params = [to_u32("elements", n)?, to_u32("width", width)?, to_u32("column", col)?, to_u32("cols", y_shape[1])?];
-    let kernel = Kernel::new(Shader::Elementwise, "place_cols").with("WG", WG_1D);
-    gpu.dispatch(&kernel, &params, &[(2, y.buffer()), (3, out.buffer())], grid(&gpu, n.div_ceil(WG_1D as usize))?)
+    // out seen as the strided view [R, C] at column `col` of rows of `width`.
+    let params = view_params(n, col, &y_shape, &[width, 1])?;
+    let kernel = Kernel::new(Entry::Place).with("WG", WG_1D);
+    gpu.dispatch(&kernel, &params, &[(copy::SRC, &y), (copy::DST, out)], grid(&gpu, n.div_ceil(WG_1D as usize))?)
 }

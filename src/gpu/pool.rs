@@ -18,6 +18,8 @@ pub(crate) struct Pool {
     pub(crate) live_bytes: u64,
     /// The most bytes held (live + free) since the last reset.
     pub(crate) peak_bytes: u64,
+    /// Buffers created (counted in [`super::GpuCounters`]).
+    pub(crate) created: u64,
 }
 
 /// Rounds a request up to a bucket: 8 buckets per power of two (at most 12.5%
@@ -67,7 +69,10 @@ impl Pool {
                 pool.free_bytes -= size;
                 b
             }
-            None => device.create_buffer(&wgpu::BufferDescriptor { label: Some("webfm.pool"), size, usage: USAGE, mapped_at_creation: false }),
+            None => {
+                pool.created += 1;
+                device.create_buffer(&wgpu::BufferDescriptor { label: Some("webfm.pool"), size, usage: USAGE, mapped_at_creation: false })
+            }
         };
         pool.live_bytes += size;
         pool.peak_bytes = pool.peak_bytes.max(pool.live_bytes + pool.free_bytes);

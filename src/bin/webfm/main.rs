@@ -63,7 +63,8 @@ pub(crate) struct Args {
     options: Vec<(String, Option<String>)>,
 }
 
-const FLAGS: [&str; 10] = ["--quick", "--help", "--bt", "--json", "--no-normalize", "--no-truncate", "--chat", "--greedy", "--ignore-eos", "--mixed"];
+const FLAGS: [&str; 11] =
+    ["--quick", "--help", "--bt", "--json", "--no-normalize", "--no-truncate", "--chat", "--greedy", "--ignore-eos", "--mixed", "--stats"];
 
 fn parse(args: &[String]) -> Result<Args, String> {
     let mut out = Args { positional: Vec::new(), options: Vec::new() };
@@ -278,14 +279,16 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
 }
 
 const EMBED_HELP: &str = "usage: webfm embed <model-folder> [--device auto|gpu|cpu] [--bits 4|8] [--group 32|64|128]
-                   [--pooling mean|cls] [--no-normalize] [--max-tokens N] [--no-truncate] [--batch N]
+                   [--pooling mean|cls] [--no-normalize] [--max-tokens N] [--no-truncate] [--batch N] [--stats]
   reads texts from stdin, one per line, and writes one JSON object per line:
   {\"text\": ..., \"ids\": [...], \"truncated\": bool, \"embedding\": [...]}.
   Pooling and normalisation follow the folder's sentence-transformers files
   (1_Pooling/config.json, modules.json), else mean and normalised. --bits
   quantizes a float folder's linear and embedding weights on load (group 64
   unless --group). Texts longer than the model takes are truncated (marked)
-  unless --no-truncate, which makes them an error.";
+  unless --no-truncate, which makes them an error. --stats: one JSON object on
+  stderr at the end: batches, ms per batch and, on a GPU, its counters per batch
+  (the first batch, where pipelines compile, left out when there are more).";
 
 const CLASSIFY_HELP: &str = "usage: webfm classify <model-folder> [--device auto|gpu|cpu] [--bits 4|8] [--group G]
                    [--top-k N] [--labels a,b,c] [--template \"This text is about {}.\"] [--batch N]
@@ -328,6 +331,7 @@ fn encoder_command(cmd: &str, a: &Args) -> Result<(), String> {
         "--labels",
         "--template",
         "--adapter",
+        "--stats",
     ])?;
     let [dir] = &a.positional[..] else {
         return Err(format!("{cmd} needs one model folder"));
@@ -350,7 +354,23 @@ fn encoder_command(cmd: &str, a: &Args) -> Result<(), String> {
     };
     let lines: Vec<String> = std::io::stdin().lock().lines().collect::<Result<_, _>>().map_err(|e| format!("stdin: {e}"))?;
     let mut out = std::io::stdout().lock();
-    for chunk in lines.chunks(batch) {
+    let gpu = match model.device() {
+        webfm::Device::Gpu(g) => Some(g.clone()),
+        webfm::Device::Cpu => None,
+    };
+    if let Some(g) = &gpu {
+        g.reset_counters();
+    }
+    let mut start = std::time::Instant::now();
+    let batches = lines.len().div_ceil(batch);
+    for (i, chunk) in lines.chunks(batch).enumerate() {
+        // The first batch compiles the pipelines: a warm-up, left out of --stats when there are more.
+        if i == 1 {
+            start = std::time::Instant::now();
+            if let Some(g) = &gpu {
+                g.reset_counters();
+            }
+        }
         let texts: Vec<&str> = chunk.iter().map(String::as_str).collect();
         let rows: Vec<serde_json::Value> = if cmd == "embed" {
             let es = pollster::block_on(model.embed(&texts, pooling, normalize, opt)).map_err(|e| e.to_string())?;
@@ -376,6 +396,19 @@ fn encoder_command(cmd: &str, a: &Args) -> Result<(), String> {
             writeln!(out, "{r}").map_err(|e| format!("stdout: {e}"))?;
         }
     }
+    if a.has("--stats") {
+        let timed = if batches > 1 { batches - 1 } else { batches };
+        let mut stats = serde_json::json!({
+            "texts": lines.len(),
+            "batches": batches,
+            "timed_batches": timed,
+            "ms_per_batch": start.elapsed().as_secs_f64() * 1e3 / timed.max(1) as f64,
+        });
+        if let Some(g) = &gpu {
+            stats["gpu_per_batch"] = per_step(g.counters(), timed);
+        }
+        eprintln!("{stats}");
+    }
     Ok(())
 }
 
@@ -386,12 +419,27 @@ const GENERATE_HELP: &str = "usage: webfm generate <model-folder> --prompt TEXT 
   generates text after the prompt and prints one JSON object:
   {\"prompt_ids\": [...], \"ids\": [...], \"text\": ..., \"finish\": \"eos\"|\"stop\"|\"length\",
    \"logits\": [first K logits at the last prompt position], \"ms_first_token\": ...,
-   \"tokens_per_s\": ..., \"kv_cache_bytes\": ...}
+   \"tokens_per_s\": ..., \"kv_cache_bytes\": ..., on a GPU \"gpu_prefill\" and \"gpu_per_decode_token\":
+   dispatches, buffers and bind groups created, bytes uploaded, host ms (the first
+   decode token, where the decode kernels compile, left out when there are more)}
   while the text streams to stderr. --chat puts the prompt as a user message
   through the model's chat template. Greedy unless --temperature is above 0
   (default 0); --max-new-tokens defaults to 128. Models: Llama-family
   (llama, mistral, qwen2, SmolLM2) and GPT-2 folders, e.g. from webfm convert.
   --adapter DIR adds a LoRA adapter (webfm finetune's or PEFT's) to a Llama-family model.";
+
+/// GPU counters averaged over `n` steps (a decode token, an encoder batch).
+pub(crate) fn per_step(c: webfm::gpu::GpuCounters, n: usize) -> serde_json::Value {
+    let mut v = serde_json::json!(c);
+    if let Some(o) = v.as_object_mut() {
+        for x in o.values_mut() {
+            if let Some(f) = x.as_f64() {
+                *x = serde_json::json!(f / n.max(1) as f64);
+            }
+        }
+    }
+    v
+}
 
 /// `webfm generate`.
 fn generate_command(a: &Args) -> Result<(), String> {
@@ -445,6 +493,16 @@ fn generate_command(a: &Args) -> Result<(), String> {
     };
     let prompt_ids = model.encode(&text).map_err(|e| e.to_string())?;
     let k_logits = a.number::<usize>("--logits")?.unwrap_or(0);
+    let gpu = match model.device() {
+        webfm::Device::Gpu(g) => Some(g.clone()),
+        webfm::Device::Cpu => None,
+    };
+    let mut prefill_counters = None;
+    let opt_max = opt.max_new_tokens;
+    let mut warm = 1;
+    if let Some(g) = &gpu {
+        g.reset_counters();
+    }
     let start = std::time::Instant::now();
     let mut g = Generation::new(model.clone(), prompt_ids, opt).map_err(|e| e.to_string())?;
     if k_logits > 0 {
@@ -456,6 +514,17 @@ fn generate_command(a: &Args) -> Result<(), String> {
         if g.ids.len() == 1 {
             first_at = std::time::Instant::now();
             first_ms = (first_at - start).as_secs_f64() * 1e3;
+            if let Some(g) = &gpu {
+                prefill_counters = Some(g.counters());
+                g.reset_counters();
+            }
+        }
+        // The first decode token compiles the decode kernels: a warm-up, left out.
+        if g.ids.len() == 2 && opt_max > 2 {
+            if let Some(g) = &gpu {
+                g.reset_counters();
+            }
+            warm = 2;
         }
         let _ = write!(err, "{}", piece.text);
         let _ = err.flush();
@@ -474,6 +543,12 @@ fn generate_command(a: &Args) -> Result<(), String> {
         "tokens_per_s": tokens_per_s,
         "kv_cache_bytes": g.cache_bytes(),
     });
+    let mut out = out;
+    if let Some(gpu) = &gpu {
+        // Counters of the prompt's forward (to the first token) and of each later token.
+        out["gpu_prefill"] = serde_json::json!(prefill_counters);
+        out["gpu_per_decode_token"] = per_step(gpu.counters(), g.ids.len().saturating_sub(warm));
+    }
     println!("{out}");
     Ok(())
 }
