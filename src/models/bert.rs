@@ -269,6 +269,75 @@ impl Layer {
     pub(crate) fn projections(&self) -> impl Iterator<Item = (Proj, &str, &Linear)> {
         self.paths.iter().map(|(p, path)| (p, path, self.linear(p)))
     }
+
+    /// The layer, post-norm: `h1 = x + O(Attn(Q·x, K·x, V·x))`, `x1 = LN1(h1)`,
+    /// `h2 = x1 + Down(act(Up·x1))`, out `LN2(h2)`. The one forward of
+    /// inference, calibration and training: `hooks` run the projections and
+    /// the attention, and see what a backward keeps.
+    pub(crate) fn forward(&self, x: &Tensor, act: Activation, hooks: &mut dyn EncoderHooks) -> Result<Tensor> {
+        let (q, k, v) = (hooks.project(self, Proj::Q, x)?, hooks.project(self, Proj::K, x)?, hooks.project(self, Proj::V, x)?);
+        let a = hooks.attend(&q, &k, &v)?;
+        let h1 = hooks.project(self, Proj::O, &a)?.add(x)?;
+        hooks.keep(Kept::AttentionResidual, &h1);
+        let x1 = self.ln1.forward(&h1)?;
+        let pre_act = hooks.project(self, Proj::Up, &x1)?;
+        hooks.keep(Kept::PreActivation, &pre_act);
+        let up = match act {
+            Activation::Gelu => pre_act.gelu()?,
+            Activation::Relu => pre_act.relu()?,
+        };
+        let h2 = hooks.project(self, Proj::Down, &up)?.add(&x1)?;
+        hooks.keep(Kept::FfnResidual, &h2);
+        self.ln2.forward(&h2)
+    }
+}
+
+/// The activations of [`Layer::forward`] that a backward reads besides the
+/// projections' inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kept {
+    /// `h1`, the first layer norm's input.
+    AttentionResidual,
+    /// `Up·x1`, the activation's input.
+    PreActivation,
+    /// `h2`, the second layer norm's input.
+    FfnResidual,
+}
+
+/// What runs around [`Layer::forward`]: each projection (plainly, tapped for
+/// calibration, or through a LoRA adapter that keeps its input), the
+/// attention of q, k, v, and what a backward keeps.
+pub(crate) trait EncoderHooks {
+    fn project(&mut self, layer: &Layer, p: Proj, x: &Tensor) -> Result<Tensor>;
+    fn attend(&mut self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor>;
+    fn keep(&mut self, _what: Kept, _t: &Tensor) {}
+}
+
+/// Inference: the projections as they are (a loaded adapter sits inside
+/// `Linear`), the fused attention kernel over padded texts; `tap` sees each
+/// projection's input once per input (q, k and v share theirs).
+struct Inference<'a> {
+    lens: &'a SeqLens,
+    heads: usize,
+    tap: &'a mut dyn FnMut(&[String], &Tensor) -> Result<()>,
+}
+
+impl EncoderHooks for Inference<'_> {
+    fn project(&mut self, layer: &Layer, p: Proj, x: &Tensor) -> Result<Tensor> {
+        let readers: &[Proj] = match p {
+            Proj::Q => &[Proj::Q, Proj::K, Proj::V],
+            Proj::K | Proj::V => &[],
+            _ => std::slice::from_ref(&p),
+        };
+        if !readers.is_empty() {
+            (self.tap)(&readers.iter().map(|&r| layer.path(r).to_string()).collect::<Vec<_>>(), x)?;
+        }
+        layer.linear(p).forward(x)
+    }
+
+    fn attend(&mut self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+        encoder_attention(q, k, v, self.lens, self.heads)
+    }
 }
 
 enum Head {
@@ -445,8 +514,20 @@ impl Bert {
         if t > self.config.max_positions {
             return Err(Error::InvalidArgument(format!("encoder: {t} tokens, more than the {} positions of the model", self.config.max_positions)));
         }
-        let h = self.config.hidden;
-        let (mut ids, mut types, mut positions) = (Vec::with_capacity(b * t), Vec::with_capacity(b * t), Vec::with_capacity(b * t));
+        let lens = SeqLens::new(&self.device, &batch.iter().map(|e| e.ids.len()).collect::<Vec<_>>())?;
+        let mut x = self.token_embeddings(&batch.iter().collect::<Vec<_>>(), t)?.reshape(&[b, t, self.config.hidden])?;
+        let mut hooks = Inference { lens: &lens, heads: self.config.heads, tap };
+        for layer in &self.layers {
+            x = layer.forward(&x, self.config.act, &mut hooks)?;
+        }
+        Ok(x)
+    }
+
+    /// Embeddings and the first layer norm of a batch padded to `t` tokens
+    /// (padding rows hold the pad id's): `[B·T, H]`.
+    pub(crate) fn token_embeddings(&self, batch: &[&Encoded], t: usize) -> Result<Tensor> {
+        let n = batch.len() * t;
+        let (mut ids, mut types, mut positions) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
         for e in batch {
             for i in 0..t {
                 ids.push(e.ids.get(i).copied().unwrap_or(0));
@@ -454,28 +535,11 @@ impl Bert {
                 positions.push(i as u32);
             }
         }
-        let lens = SeqLens::new(&self.device, &batch.iter().map(|e| e.ids.len()).collect::<Vec<_>>())?;
         let mut x = self.word.forward(&self.device, &ids)?.add(&self.position.forward(&self.device, &positions)?)?;
         if let Some(tt) = &self.token_type {
             x = x.add(&tt.forward(&self.device, &types)?)?;
         }
-        let mut x = self.ln.forward(&x)?.reshape(&[b, t, h])?;
-        for layer in &self.layers {
-            let paths = |ps: &[Proj]| ps.iter().map(|&p| layer.path(p).to_string()).collect::<Vec<_>>();
-            tap(&paths(&[Proj::Q, Proj::K, Proj::V]), &x)?;
-            let a = encoder_attention(&layer.q.forward(&x)?, &layer.k.forward(&x)?, &layer.v.forward(&x)?, &lens, self.config.heads)?;
-            tap(&paths(&[Proj::O]), &a)?;
-            x = layer.ln1.forward(&layer.o.forward(&a)?.add(&x)?)?;
-            tap(&paths(&[Proj::Up]), &x)?;
-            let up = layer.up.forward(&x)?;
-            let up = match self.config.act {
-                Activation::Gelu => up.gelu()?,
-                Activation::Relu => up.relu()?,
-            };
-            tap(&paths(&[Proj::Down]), &up)?;
-            x = layer.ln2.forward(&layer.down.forward(&up)?.add(&x)?)?;
-        }
-        Ok(x)
+        self.ln.forward(&x)
     }
 
     /// Logits `[B, labels]` of the classification head.

@@ -255,6 +255,67 @@ pub struct Llama {
     pub(crate) inv_freq: Vec<f32>,
 }
 
+impl Layer {
+    /// Layer `i`, pre-norm: `h1 = x + O(Attn(rope(Q·n1), rope(K·n1), V·n1))`
+    /// with `n1 = rms(x)`, out `h1 + Down(silu(Gate·n2) · Up·n2)` with `n2 =
+    /// rms(h1)`. The one forward of generation and training: `hooks` run the
+    /// projections and the attention, and see what a backward keeps.
+    pub(crate) fn forward(&self, i: usize, x: &Tensor, table: &RopeTable, c: &LlamaConfig, hooks: &mut dyn DecoderHooks) -> Result<Tensor> {
+        hooks.keep(DecoderKept::Input, x);
+        let n = x.rms_norm(&self.ln1, c.eps)?;
+        let q = hooks.project(self, Proj::Q, &n)?.rope(table, c.heads)?;
+        let k = hooks.project(self, Proj::K, &n)?.rope(table, c.kv_heads)?;
+        let v = hooks.project(self, Proj::V, &n)?;
+        let a = hooks.attend(i, &q, &k, &v)?;
+        let h1 = x.add(&hooks.project(self, Proj::O, &a)?)?;
+        hooks.keep(DecoderKept::AttentionResidual, &h1);
+        let n2 = h1.rms_norm(&self.ln2, c.eps)?;
+        let (g, u) = (hooks.project(self, Proj::Gate, &n2)?, hooks.project(self, Proj::Up, &n2)?);
+        hooks.keep(DecoderKept::Gate, &g);
+        hooks.keep(DecoderKept::Up, &u);
+        h1.add(&hooks.project(self, Proj::Down, &g.silu()?.mul(&u)?)?)
+    }
+}
+
+/// The activations of [`Layer::forward`] that a backward reads besides the
+/// projections' inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DecoderKept {
+    /// The layer's input `x`.
+    Input,
+    /// `h1`, the second norm's input.
+    AttentionResidual,
+    /// The gate and up outputs (SwiGLU `silu(g) · u`).
+    Gate,
+    Up,
+}
+
+/// What runs around [`Layer::forward`]: each projection (plainly, or through
+/// a LoRA adapter that keeps its input), causal attention of the rotated q,
+/// k and v of layer `i`, and what a backward keeps.
+pub(crate) trait DecoderHooks {
+    fn project(&mut self, layer: &Layer, p: Proj, x: &Tensor) -> Result<Tensor>;
+    fn attend(&mut self, i: usize, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor>;
+    fn keep(&mut self, _what: DecoderKept, _t: &Tensor) {}
+}
+
+/// Generation: the projections as they are, attention over the KV cache.
+struct Cached<'a> {
+    cache: &'a mut KvCache,
+    heads: usize,
+    kv_heads: usize,
+}
+
+impl DecoderHooks for Cached<'_> {
+    fn project(&mut self, layer: &Layer, p: Proj, x: &Tensor) -> Result<Tensor> {
+        layer.linear(p).forward(x)
+    }
+
+    fn attend(&mut self, i: usize, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+        self.cache.attend(i, q, k, v, self.heads, self.kv_heads)
+    }
+}
+
 impl Llama {
     pub fn new(cfg: &serde_json::Value, params: &Params) -> Result<Llama> {
         let c = LlamaConfig::parse(cfg)?;
@@ -288,15 +349,9 @@ impl Llama {
         let t = ids.len();
         let table = RopeTable::new(&device, &self.inv_freq, cache.len(), t)?;
         let mut x = self.embed.forward(&device, ids)?;
+        let mut hooks = Cached { cache: &mut *cache, heads: c.heads, kv_heads: c.kv_heads };
         for (i, l) in self.layers.iter().enumerate() {
-            let n = x.rms_norm(&l.ln1, c.eps)?;
-            let q = l.q.forward(&n)?.rope(&table, c.heads)?;
-            let k = l.k.forward(&n)?.rope(&table, c.kv_heads)?;
-            let v = l.v.forward(&n)?;
-            let a = cache.attend(i, &q, &k, &v, c.heads, c.kv_heads)?;
-            x = x.add(&l.o.forward(&a)?)?;
-            let n = x.rms_norm(&l.ln2, c.eps)?;
-            x = x.add(&l.down.forward(&l.gate.forward(&n)?.silu()?.mul(&l.up.forward(&n)?)?)?)?;
+            x = l.forward(i, &x, &table, c, &mut hooks)?;
         }
         cache.advance(t);
         let x = if all { x } else { x.last_row()? };

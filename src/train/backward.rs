@@ -5,9 +5,11 @@
 //!
 //! Legend: `BH` sequences × heads, `T` tokens, `D` head size.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kinds::Act;
+use crate::models::Proj;
 use crate::ops::tensor::Tensor;
+use crate::train::lora::Saved;
 
 /// What attention keeps for its backward: the heads and the probabilities.
 pub struct AttentionActs {
@@ -61,4 +63,10 @@ pub fn sum_input_grads(parts: impl IntoIterator<Item = Option<Tensor>>) -> Resul
         });
     }
     Ok(acc)
+}
+
+/// The input that projection `p`'s forward kept, taken out of a layer's list.
+pub fn take_saved(saved: &mut Vec<(Proj, Saved)>, p: Proj) -> Result<Saved> {
+    let at = saved.iter().position(|(q, _)| *q == p).ok_or_else(|| Error::InvalidArgument(format!("fine-tuning: {p:?} ran no forward")))?;
+    Ok(saved.swap_remove(at).1)
 }

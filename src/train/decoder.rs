@@ -9,12 +9,12 @@
 
 use crate::error::{Error, Result};
 use crate::models::decoder::Decoder;
-use crate::models::llama::Llama;
+use crate::models::llama::{DecoderHooks, DecoderKept, Layer, Llama};
 use crate::models::Proj;
 use crate::ops::backward::AdamW;
 use crate::ops::decoder::RopeTable;
 use crate::ops::tensor::Tensor;
-use crate::train::backward::{attention_backward, attention_forward, sum_input_grads, swiglu_backward, AttentionActs};
+use crate::train::backward::{attention_backward, attention_forward, sum_input_grads, swiglu_backward, take_saved, AttentionActs};
 use crate::train::lora::{self, LoraConfig, LoraSet, Rng, Saved};
 use crate::train::optim::{accumulate_lora, Grads, Optimizer, StepReport};
 
@@ -93,6 +93,93 @@ struct LayerTape {
     down: Saved,
 }
 
+/// Training hooks for [`Layer::forward`]: each projection through its LoRA
+/// adapter (keeping its input), causal attention materialized over the whole
+/// sequence (KV heads repeated; the heads and probabilities kept), and the
+/// residuals and SwiGLU inputs kept.
+struct Recording<'a> {
+    lora: &'a LoraSet,
+    scale: f32,
+    heads: usize,
+    kv_heads: usize,
+    /// Query heads per KV head.
+    rep: usize,
+    attn_scale: f32,
+    /// `[T, T]` causal mask.
+    mask: &'a Tensor,
+    /// Whether to keep anything (false when only logits are wanted).
+    keep: bool,
+    layer: Partial,
+}
+
+/// A [`LayerTape`] as the forward fills it.
+#[derive(Default)]
+struct Partial {
+    saved: Vec<(Proj, Saved)>,
+    attn: Option<AttentionActs>,
+    x_in: Option<Tensor>,
+    h1: Option<Tensor>,
+    g: Option<Tensor>,
+    u: Option<Tensor>,
+}
+
+impl Partial {
+    fn finish(mut self) -> Result<LayerTape> {
+        let mut take = |p: Proj| take_saved(&mut self.saved, p);
+        let (q, k, v, o) = (take(Proj::Q)?, take(Proj::K)?, take(Proj::V)?, take(Proj::O)?);
+        let (gate, up, down) = (take(Proj::Gate)?, take(Proj::Up)?, take(Proj::Down)?);
+        let missing = |what: &str| Error::InvalidArgument(format!("fine-tuning: the layer kept no {what}"));
+        Ok(LayerTape {
+            x_in: self.x_in.ok_or_else(|| missing("input"))?,
+            q,
+            k,
+            v,
+            attn: self.attn.ok_or_else(|| missing("attention"))?,
+            o,
+            h1: self.h1.ok_or_else(|| missing("h1"))?,
+            gate,
+            up,
+            g: self.g.ok_or_else(|| missing("gate output"))?,
+            u: self.u.ok_or_else(|| missing("up output"))?,
+            down,
+        })
+    }
+}
+
+impl DecoderHooks for Recording<'_> {
+    fn project(&mut self, layer: &Layer, p: Proj, x: &Tensor) -> Result<Tensor> {
+        let (y, saved) = lora::forward(layer.linear(p), self.lora.get(layer.path(p)), self.scale, x)?;
+        if self.keep {
+            self.layer.saved.push((p, saved));
+        }
+        Ok(y)
+    }
+
+    fn attend(&mut self, _i: usize, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+        let qh = q.split_heads(self.heads)?;
+        let kh = k.split_heads(self.kv_heads)?.repeat_heads(self.rep)?;
+        let vh = v.split_heads(self.kv_heads)?.repeat_heads(self.rep)?;
+        let (a, acts) = attention_forward(qh, kh, vh, Some(self.mask), self.attn_scale)?;
+        if self.keep {
+            self.layer.attn = Some(acts);
+        }
+        a.merge_heads()
+    }
+
+    fn keep(&mut self, what: DecoderKept, t: &Tensor) {
+        if !self.keep {
+            return;
+        }
+        let slot = match what {
+            DecoderKept::Input => &mut self.layer.x_in,
+            DecoderKept::AttentionResidual => &mut self.layer.h1,
+            DecoderKept::Gate => &mut self.layer.g,
+            DecoderKept::Up => &mut self.layer.u,
+        };
+        *slot = Some(t.clone());
+    }
+}
+
 /// Trains LoRA adapters on a frozen Llama-family decoder.
 pub struct LoraTrainer<'m> {
     model: &'m Decoder,
@@ -155,28 +242,22 @@ impl<'m> LoraTrainer<'m> {
         let attn_scale = 1.0 / (c.head_dim as f32).sqrt();
         let mut x = self.net.embed.forward(device, ids)?;
         let mut tapes = Vec::new();
-        for l in &self.net.layers {
-            let ad = |p: Proj| self.lora.get(l.path(p));
-            let n = x.rms_norm(&l.ln1, c.eps)?;
-            let (q, qs) = lora::forward(&l.q, ad(Proj::Q), scale, &n)?;
-            let (k, ks) = lora::forward(&l.k, ad(Proj::K), scale, &n)?;
-            let (v, vs) = lora::forward(&l.v, ad(Proj::V), scale, &n)?;
-            let qh = q.rope(&table, c.heads)?.split_heads(c.heads)?;
-            let kh = k.rope(&table, c.kv_heads)?.split_heads(c.kv_heads)?.repeat_heads(rep)?;
-            let vh = v.split_heads(c.kv_heads)?.repeat_heads(rep)?;
-            let (a, attn) = attention_forward(qh, kh, vh, Some(&mask), attn_scale)?;
-            let a = a.merge_heads()?;
-            let (o, os) = lora::forward(&l.o, ad(Proj::O), scale, &a)?;
-            let h1 = x.add(&o)?;
-            let n2 = h1.rms_norm(&l.ln2, c.eps)?;
-            let (g, gs) = lora::forward(&l.gate, ad(Proj::Gate), scale, &n2)?;
-            let (u, us) = lora::forward(&l.up, ad(Proj::Up), scale, &n2)?;
-            let (d, ds) = lora::forward(&l.down, ad(Proj::Down), scale, &g.silu()?.mul(&u)?)?;
-            let x_next = h1.add(&d)?;
+        for (i, l) in self.net.layers.iter().enumerate() {
+            let mut rec = Recording {
+                lora: &self.lora,
+                scale,
+                heads: c.heads,
+                kv_heads: c.kv_heads,
+                rep,
+                attn_scale,
+                mask: &mask,
+                keep: tape,
+                layer: Partial::default(),
+            };
+            x = l.forward(i, &x, &table, c, &mut rec)?;
             if tape {
-                tapes.push(LayerTape { x_in: x, q: qs, k: ks, v: vs, attn, o: os, h1, gate: gs, up: us, g, u, down: ds });
+                tapes.push(rec.layer.finish()?);
             }
-            x = x_next;
         }
         Ok((x, tapes, table))
     }

@@ -13,12 +13,12 @@ use std::collections::HashMap;
 
 use crate::error::{Error, Result};
 use crate::kinds::Act;
-use crate::models::bert::{Activation, Bert, Pooling};
+use crate::models::bert::{Activation, Bert, EncoderHooks, Kept, Layer, Pooling};
 use crate::models::Proj;
 use crate::ops::backward::AdamW;
 use crate::ops::tensor::Tensor;
 use crate::tokenizer::Encoded;
-use crate::train::backward::{attention_backward, attention_forward, AttentionActs};
+use crate::train::backward::{attention_backward, attention_forward, take_saved, AttentionActs};
 use crate::train::lora::{self, LoraConfig, LoraSet, Rng, Saved, PEFT_PREFIX};
 use crate::train::optim::{accumulate_lora, Grads, Optimizer, StepReport};
 
@@ -136,6 +136,83 @@ struct Forward {
     layers: Vec<LayerTape>,
 }
 
+/// Training hooks for [`Layer::forward`]: each projection through its LoRA
+/// adapter (keeping its input), attention materialized over the padded batch
+/// (keeping the heads and probabilities), and the residuals kept.
+struct Recording<'a> {
+    adapter: &'a ClassifierAdapter,
+    scale: f32,
+    b: usize,
+    heads: usize,
+    attn_scale: f32,
+    mask: Option<&'a Tensor>,
+    /// Whether to keep anything (false when only logits are wanted).
+    keep: bool,
+    layer: Partial,
+}
+
+/// A [`LayerTape`] as the forward fills it.
+#[derive(Default)]
+struct Partial {
+    saved: Vec<(Proj, Saved)>,
+    attn: Option<AttentionActs>,
+    h1: Option<Tensor>,
+    pre_act: Option<Tensor>,
+    h2: Option<Tensor>,
+}
+
+impl Partial {
+    fn finish(mut self) -> Result<LayerTape> {
+        let mut take = |p: Proj| take_saved(&mut self.saved, p);
+        let (q, k, v, o, up, down) = (take(Proj::Q)?, take(Proj::K)?, take(Proj::V)?, take(Proj::O)?, take(Proj::Up)?, take(Proj::Down)?);
+        let missing = |what: &str| Error::InvalidArgument(format!("fine-tuning: the layer kept no {what}"));
+        Ok(LayerTape {
+            q,
+            k,
+            v,
+            attn: self.attn.ok_or_else(|| missing("attention"))?,
+            o,
+            h1: self.h1.ok_or_else(|| missing("h1"))?,
+            up,
+            pre_act: self.pre_act.ok_or_else(|| missing("pre-activation"))?,
+            down,
+            h2: self.h2.ok_or_else(|| missing("h2"))?,
+        })
+    }
+}
+
+impl EncoderHooks for Recording<'_> {
+    fn project(&mut self, layer: &Layer, p: Proj, x: &Tensor) -> Result<Tensor> {
+        let (y, saved) = lora::forward(layer.linear(p), self.adapter.adapter(layer.path(p)), self.scale, x)?;
+        if self.keep {
+            self.layer.saved.push((p, saved));
+        }
+        Ok(y)
+    }
+
+    fn attend(&mut self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+        let (b, heads) = (self.b, self.heads);
+        let (qh, kh, vh) = (q.split_heads_batched(b, heads)?, k.split_heads_batched(b, heads)?, v.split_heads_batched(b, heads)?);
+        let (a, acts) = attention_forward(qh, kh, vh, self.mask, self.attn_scale)?;
+        if self.keep {
+            self.layer.attn = Some(acts);
+        }
+        a.merge_heads_batched(b)
+    }
+
+    fn keep(&mut self, what: Kept, t: &Tensor) {
+        if !self.keep {
+            return;
+        }
+        let slot = match what {
+            Kept::AttentionResidual => &mut self.layer.h1,
+            Kept::PreActivation => &mut self.layer.pre_act,
+            Kept::FfnResidual => &mut self.layer.h2,
+        };
+        *slot = Some(t.clone());
+    }
+}
+
 /// Trains a [`ClassifierAdapter`] on a frozen [`Bert`].
 pub struct ClassifierTrainer<'m> {
     model: &'m Bert,
@@ -183,17 +260,7 @@ impl Bert {
         if batch.iter().any(|e| e.ids.is_empty()) {
             return Err(Error::InvalidArgument("fine-tuning: an example has no tokens".into()));
         }
-        fn pad(v: &[u32], t: usize) -> impl Iterator<Item = u32> + '_ {
-            (0..t).map(move |i| v.get(i).copied().unwrap_or(0))
-        }
-        let ids: Vec<u32> = batch.iter().flat_map(|e| pad(&e.ids, t)).collect();
-        let types: Vec<u32> = batch.iter().flat_map(|e| pad(&e.type_ids, t)).collect();
-        let positions: Vec<u32> = batch.iter().flat_map(|_| 0..t as u32).collect();
-        let mut x = self.word.forward(self.device(), &ids)?.add(&self.position.forward(self.device(), &positions)?)?;
-        if let Some(tt) = &self.token_type {
-            x = x.add(&tt.forward(self.device(), &types)?)?;
-        }
-        Ok((self.ln.forward(&x)?, t))
+        Ok((self.token_embeddings(batch, t)?, t))
     }
 
     fn act(&self) -> Act {
@@ -217,26 +284,10 @@ impl Bert {
         let mask = if lens.iter().all(|&l| l == t) { None } else { Some(self.padding_mask(&lens, t)?) };
         let mut layers = Vec::new();
         for layer in &self.layers {
-            let lora_of = |p: Proj| adapter.adapter(layer.path(p));
-            let (q, qs) = lora::forward(&layer.q, lora_of(Proj::Q), scale, &x)?;
-            let (k, ks) = lora::forward(&layer.k, lora_of(Proj::K), scale, &x)?;
-            let (v, vs) = lora::forward(&layer.v, lora_of(Proj::V), scale, &x)?;
-            let (qh, kh, vh) = (q.split_heads_batched(b, heads)?, k.split_heads_batched(b, heads)?, v.split_heads_batched(b, heads)?);
-            let (a, attn) = attention_forward(qh, kh, vh, mask.as_ref(), attn_scale)?;
-            let a = a.merge_heads_batched(b)?;
-            let (o, os) = lora::forward(&layer.o, lora_of(Proj::O), scale, &a)?;
-            let h1 = o.add(&x)?;
-            let x1 = layer.ln1.forward(&h1)?;
-            let (pre_act, ups) = lora::forward(&layer.up, lora_of(Proj::Up), scale, &x1)?;
-            let act = match self.act() {
-                Act::Relu => pre_act.relu()?,
-                _ => pre_act.gelu()?,
-            };
-            let (down, downs) = lora::forward(&layer.down, lora_of(Proj::Down), scale, &act)?;
-            let h2 = down.add(&x1)?;
-            x = layer.ln2.forward(&h2)?;
+            let mut rec = Recording { adapter, scale, b, heads, attn_scale, mask: mask.as_ref(), keep: tape, layer: Partial::default() };
+            x = layer.forward(&x, self.config.act, &mut rec)?;
             if tape {
-                layers.push(LayerTape { q: qs, k: ks, v: vs, attn, o: os, h1, up: ups, pre_act, down: downs, h2 });
+                layers.push(rec.layer.finish()?);
             }
         }
         Ok(Forward { hidden: x, t, layers })
