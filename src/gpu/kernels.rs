@@ -254,7 +254,9 @@ impl Kernel {
 }
 
 /// A compiled pipeline and its bind group layout, fetched once rather than on
-/// every dispatch.
+/// every dispatch. The layout is explicit: the parameter block at a dynamic
+/// offset (one uniform buffer serves every dispatch of a submission), then
+/// the storage bindings the entry point uses.
 pub(crate) struct Compiled {
     pub(crate) pipeline: wgpu::ComputePipeline,
     pub(crate) layout: wgpu::BindGroupLayout,
@@ -267,7 +269,9 @@ pub(crate) struct Pipelines {
 }
 
 impl Pipelines {
-    pub(crate) fn get(&self, device: &wgpu::Device, kernel: &Kernel, has_f16: bool) -> Result<Rc<Compiled>> {
+    /// The pipeline of `kernel`, compiled on first use for a parameter block
+    /// of `uniform_size` bytes and the storage bindings in `storage`.
+    pub(crate) fn get(&self, device: &wgpu::Device, kernel: &Kernel, has_f16: bool, uniform_size: u64, storage: &[Binding]) -> Result<Rc<Compiled>> {
         if let Some(p) = self.pipelines.borrow().get(kernel) {
             return Ok(p.clone());
         }
@@ -287,15 +291,40 @@ impl Pipelines {
             })
             .clone();
         let constants: Vec<(&str, f64)> = kernel.constants.iter().map(|&(k, v)| (k, v as f64)).collect();
+        let mut entries = vec![wgpu::BindGroupLayoutEntry {
+            binding: UNIFORM_BINDING,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: true,
+                min_binding_size: wgpu::BufferSize::new(uniform_size),
+            },
+            count: None,
+        }];
+        let mut storage = storage.to_vec();
+        storage.sort_by_key(|b| b.index);
+        storage.dedup_by_key(|b| b.index);
+        entries.extend(storage.iter().map(|b| wgpu::BindGroupLayoutEntry {
+            binding: b.index,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: !b.writable },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        }));
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(entry), entries: &entries });
+        let pipeline_layout =
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some(entry), bind_group_layouts: &[Some(&layout)], immediate_size: 0 });
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),
-            layout: None,
+            layout: Some(&pipeline_layout),
             module: &module,
             entry_point: Some(entry),
             compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
             cache: None,
         });
-        let layout = pipeline.get_bind_group_layout(0);
         let compiled = Rc::new(Compiled { pipeline, layout });
         self.pipelines.borrow_mut().insert(kernel.clone(), compiled.clone());
         Ok(compiled)

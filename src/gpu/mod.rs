@@ -14,20 +14,40 @@ pub(crate) mod qops;
 pub(crate) mod train;
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
 use crate::kinds::DType;
 use crate::platform::now_ms;
-use kernels::{Binding, Kernel, Pipelines, Uniform, UNIFORM_BINDING};
+use kernels::{Binding, Compiled, Kernel, Pipelines, Uniform, UNIFORM_BINDING};
 use pool::{Pool, PooledBuffer};
 
 /// Dispatches recorded before the encoder is submitted on its own.
 const MAX_PENDING_DISPATCHES: u32 = 64;
+/// The uniform buffer that holds one submission's parameter blocks, each at a
+/// multiple of `minUniformBufferOffsetAlignment` (at most 256 bytes): room
+/// for MAX_PENDING_DISPATCHES blocks of up to 256 bytes.
+const UNIFORM_BUFFER_BYTES: usize = 64 * 512;
+/// Bind groups kept for reuse before the cache starts again.
+const MAX_BIND_GROUPS: usize = 4096;
+
+/// A bind group's pipeline (its `Compiled`'s address) and `(binding, buffer id)`s.
+type BindKey = (usize, Vec<(u32, u64)>);
+
+/// What is recorded and not yet submitted: the encoder, the compute pass
+/// open on it, and the recorded dispatches' parameter blocks.
+#[derive(Default)]
+struct Batch {
+    // Declared before `encoder`: a pass is dropped (ended) before its encoder.
+    pass: Option<wgpu::ComputePass<'static>>,
+    encoder: Option<wgpu::CommandEncoder>,
+    uniforms: Vec<u8>,
+    dispatches: u32,
+}
 
 /// What the adapter is and what it allows, as shown to users.
 #[derive(Clone, Debug, Serialize)]
@@ -156,7 +176,8 @@ pub struct GpuCounters {
     pub bind_groups_created: u64,
     /// Bytes written from the host: tensor uploads and kernel parameters.
     pub bytes_uploaded: u64,
-    /// The parameters' share of `bytes_uploaded`.
+    /// The parameters' share of `bytes_uploaded` (with the gaps that align
+    /// each block to `minUniformBufferOffsetAlignment`).
     pub uniform_bytes: u64,
     /// Host milliseconds spent recording dispatches and copies (bind groups,
     /// passes, parameters; not the pipelines' first compilation).
@@ -176,8 +197,11 @@ pub struct Gpu {
     f16: bool,
     pool: Rc<RefCell<Pool>>,
     pipelines: Pipelines,
-    pending: RefCell<Option<wgpu::CommandEncoder>>,
-    pending_dispatches: Cell<u32>,
+    batch: RefCell<Batch>,
+    /// Every dispatch's parameters, at a dynamic offset (written once per submission).
+    uniform: wgpu::Buffer,
+    uniform_align: usize,
+    bind_groups: RefCell<HashMap<BindKey, wgpu::BindGroup>>,
     /// The largest buffer a tensor may take: the binding limit, or less when
     /// lowered (tests use this to split weights without gigabyte tensors).
     binding_cap: Cell<u64>,
@@ -198,6 +222,9 @@ impl Gpu {
             max_storage_buffer_binding_size: have.max_storage_buffer_binding_size,
             max_buffer_size: have.max_buffer_size,
             max_storage_buffers_per_shader_stage: have.max_storage_buffers_per_shader_stage.min(8),
+            // The parameter blocks sit at multiples of this in one buffer: the
+            // adapter's own (often below the default 256) packs them tighter.
+            min_uniform_buffer_offset_alignment: have.min_uniform_buffer_offset_alignment,
             ..wgpu::Limits::downlevel_defaults()
         };
         let f16 = adapter.features().contains(wgpu::Features::SHADER_F16);
@@ -219,6 +246,12 @@ impl Gpu {
                 *f = Some(Error::DeviceLost(format!("{reason:?}: {message}")));
             }
         });
+        let uniform = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("webfm.params"),
+            size: UNIFORM_BUFFER_BYTES as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         Ok(Gpu {
             fault,
             summary,
@@ -227,8 +260,10 @@ impl Gpu {
             f16,
             pool: Rc::new(RefCell::new(Pool::default())),
             pipelines: Pipelines::default(),
-            pending: RefCell::new(None),
-            pending_dispatches: Cell::new(0),
+            batch: RefCell::new(Batch::default()),
+            uniform,
+            uniform_align: (limits.min_uniform_buffer_offset_alignment as usize).max(16),
+            bind_groups: RefCell::new(HashMap::new()),
             binding_cap: Cell::new(limits.max_storage_buffer_binding_size.min(limits.max_buffer_size)),
             limits,
             counters: Cell::new(GpuCounters::default()),
@@ -294,7 +329,8 @@ impl Gpu {
         if let Ok(mut f) = self.fault.lock() {
             *f = Some(Error::DeviceLost("the device was disposed".into()));
         }
-        self.pending.borrow_mut().take();
+        *self.batch.borrow_mut() = Batch::default();
+        self.bind_groups.borrow_mut().clear();
         self.pool.borrow_mut().trim();
         self.device.destroy();
     }
@@ -354,23 +390,27 @@ impl Gpu {
     }
 
     /// Records a copy of `numel` f32 values from the start of the contiguous
-    /// view `src` to element `at` of `dst`, in order with the dispatches.
+    /// view `src` to element `at` of `dst`, in order with the dispatches (the
+    /// open compute pass ends; the next dispatch begins another).
     pub(crate) fn copy_into(&self, src: &GpuView, dst: &GpuView, at: usize, numel: usize) -> Result<()> {
         self.check_alive()?;
         if numel == 0 {
             return Ok(());
         }
         let t0 = now_ms();
-        let mut pending = self.pending.borrow_mut();
-        let encoder = pending.get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webfm.step") }));
+        let mut batch = self.batch.borrow_mut();
+        batch.pass.take();
+        let encoder = batch.encoder.get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webfm.step") }));
         encoder.copy_buffer_to_buffer(src.buffer(), (src.offset * 4) as u64, dst.buffer(), ((dst.offset + at) * 4) as u64, (numel * 4) as u64);
         self.count(|c| c.encode_ms += now_ms() - t0);
         Ok(())
     }
 
-    /// Records one dispatch of `kernel` into the shared encoder. `params` (the
-    /// shader's parameter block) go to binding 0 as a uniform; `buffers` are
-    /// the shader's storage bindings and the views bound there (whole buffers).
+    /// Records one dispatch of `kernel` into the open compute pass. `params`
+    /// (the shader's parameter block) go to binding 0 from the submission's
+    /// uniform buffer; `buffers` are the shader's storage bindings and the
+    /// views bound there (whole buffers). Bind groups are reused while the
+    /// same buffers come back.
     pub(crate) fn dispatch<P: Uniform>(&self, kernel: &Kernel, params: &P, buffers: &[(Binding, &GpuView)], groups: [u32; 3]) -> Result<()> {
         let entry = kernel.entry.name();
         let shader = kernel.shader();
@@ -388,46 +428,64 @@ impl Gpu {
             return Ok(());
         }
         self.check_alive()?;
+        let bytes = bytemuck::bytes_of(params);
         let t_pipe = now_ms();
-        let compiled = self.pipelines.get(&self.device, kernel, self.f16)?;
-        let t0 = now_ms();
-        self.count(|c| c.pipeline_ms += t0 - t_pipe);
-        // Uniforms are padded to 16 bytes.
-        let mut words = bytemuck::bytes_of(params).to_vec();
-        words.resize(words.len().div_ceil(16).max(1) * 16, 0);
-        let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("webfm.params"),
-            contents: &words,
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let mut entries = vec![wgpu::BindGroupEntry { binding: UNIFORM_BINDING, resource: uniform.as_entire_binding() }];
-        entries.extend(buffers.iter().map(|(b, v)| wgpu::BindGroupEntry { binding: b.index, resource: v.buffer().as_entire_binding() }));
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(entry), layout: &compiled.layout, entries: &entries });
-        let mut pending = self.pending.borrow_mut();
-        let encoder = pending.get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webfm.step") }));
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
-            pass.set_pipeline(&compiled.pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        let bindings: Vec<Binding> = buffers.iter().map(|(b, _)| *b).collect();
+        let compiled = self.pipelines.get(&self.device, kernel, self.f16, bytes.len() as u64, &bindings)?;
+        self.count(|c| c.pipeline_ms += now_ms() - t_pipe);
+        // The parameters' slot in this submission's uniform buffer; a full
+        // buffer (or batch) is submitted first (timed as a submission).
+        let align = self.uniform_align;
+        let mut offset = self.batch.borrow().uniforms.len().div_ceil(align) * align;
+        if offset + bytes.len() > UNIFORM_BUFFER_BYTES || self.batch.borrow().dispatches >= MAX_PENDING_DISPATCHES {
+            self.flush();
+            offset = 0;
         }
-        drop(pending);
-        let bytes = words.len() as u64;
+        let t0 = now_ms();
+        let bind_group = self.bind_group(&compiled, bytes.len() as u64, buffers);
+        let mut batch = self.batch.borrow_mut();
+        batch.uniforms.resize(offset, 0);
+        batch.uniforms.extend_from_slice(bytes);
+        batch.dispatches += 1;
+        let b = &mut *batch;
+        let encoder = b.encoder.get_or_insert_with(|| self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webfm.step") }));
+        let new_pass = b.pass.is_none();
+        let pass = b.pass.get_or_insert_with(|| {
+            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("webfm.pass"), timestamp_writes: None }).forget_lifetime()
+        });
+        pass.set_pipeline(&compiled.pipeline);
+        pass.set_bind_group(0, &bind_group, &[offset as u32]);
+        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        drop(batch);
         self.count(|c| {
             c.dispatches += 1;
-            c.compute_passes += 1;
-            c.buffers_created += 1;
-            c.bind_groups_created += 1;
-            c.bytes_uploaded += bytes;
-            c.uniform_bytes += bytes;
+            c.compute_passes += new_pass as u64;
             c.encode_ms += now_ms() - t0;
         });
-        let n = self.pending_dispatches.get() + 1;
-        self.pending_dispatches.set(n);
-        if n >= MAX_PENDING_DISPATCHES {
-            self.flush();
-        }
         Ok(())
+    }
+
+    /// The bind group of `compiled` over these buffers, from the cache or new.
+    fn bind_group(&self, compiled: &Rc<Compiled>, uniform_size: u64, buffers: &[(Binding, &GpuView)]) -> wgpu::BindGroup {
+        let mut cache = self.bind_groups.borrow_mut();
+        let gone = self.pool.borrow_mut().take_destroyed();
+        if !gone.is_empty() {
+            cache.retain(|k, _| !k.1.iter().any(|(_, id)| gone.contains(id)));
+        }
+        let key: BindKey = (Rc::as_ptr(compiled) as usize, buffers.iter().map(|(b, v)| (b.index, v.buf.id)).collect());
+        if let Some(bg) = cache.get(&key) {
+            return bg.clone();
+        }
+        if cache.len() >= MAX_BIND_GROUPS {
+            cache.clear();
+        }
+        let uniform = wgpu::BufferBinding { buffer: &self.uniform, offset: 0, size: wgpu::BufferSize::new(uniform_size) };
+        let mut entries = vec![wgpu::BindGroupEntry { binding: UNIFORM_BINDING, resource: wgpu::BindingResource::Buffer(uniform) }];
+        entries.extend(buffers.iter().map(|(b, v)| wgpu::BindGroupEntry { binding: b.index, resource: v.buffer().as_entire_binding() }));
+        let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some("webfm.bind"), layout: &compiled.layout, entries: &entries });
+        self.count(|c| c.bind_groups_created += 1);
+        cache.insert(key, bg.clone());
+        bg
     }
 
     /// The error the device reported since it was made, if any. A lost device
@@ -452,20 +510,32 @@ impl Gpu {
         }
     }
 
-    /// Submits the recorded dispatches.
+    /// Submits the recorded dispatches, their parameters written first (one
+    /// `write_buffer`, ordered after the previous submission's reads).
     pub(crate) fn flush(&self) {
-        if let Some(encoder) = self.pending.borrow_mut().take() {
-            let t0 = now_ms();
+        let mut batch = self.batch.borrow_mut();
+        let t0 = now_ms();
+        // Ending the pass records its dispatches into the encoder.
+        batch.pass.take();
+        if let Some(encoder) = batch.encoder.take() {
             let commands = encoder.finish();
             let t1 = now_ms();
+            if !batch.uniforms.is_empty() {
+                self.queue.write_buffer(&self.uniform, 0, &batch.uniforms);
+            }
             self.queue.submit([commands]);
+            // The bytes written: the blocks and the alignment gaps between them.
+            let written = batch.uniforms.len() as u64;
             self.count(|c| {
+                c.bytes_uploaded += written;
+                c.uniform_bytes += written;
                 c.submits += 1;
                 c.encode_ms += t1 - t0;
                 c.submit_ms += now_ms() - t1;
             });
         }
-        self.pending_dispatches.set(0);
+        batch.uniforms.clear();
+        batch.dispatches = 0;
     }
 
     /// Waits until the queue is idle, without blocking the browser's event loop.

@@ -1,5 +1,7 @@
 //! A pool of storage buffers, bucketed by size, so that a forward pass reuses
-//! the buffers of the previous one instead of allocating on every op.
+//! the buffers of the previous one instead of allocating on every op. Each
+//! buffer has an id for as long as it exists (bind groups are cached by it);
+//! the ids of destroyed buffers are kept until the device drops their bind groups.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -12,7 +14,7 @@ pub(crate) const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE.union(w
 
 #[derive(Default)]
 pub(crate) struct Pool {
-    free: HashMap<u64, Vec<wgpu::Buffer>>,
+    free: HashMap<u64, Vec<(u64, wgpu::Buffer)>>,
     pub(crate) free_bytes: u64,
     /// Bytes in buffers handed out and not yet returned.
     pub(crate) live_bytes: u64,
@@ -20,6 +22,9 @@ pub(crate) struct Pool {
     pub(crate) peak_bytes: u64,
     /// Buffers created (counted in [`super::GpuCounters`]).
     pub(crate) created: u64,
+    /// Ids of buffers destroyed since the last [`Pool::take_destroyed`].
+    destroyed: Vec<u64>,
+    next_id: u64,
 }
 
 /// Rounds a request up to a bucket: 8 buckets per power of two (at most 12.5%
@@ -38,6 +43,9 @@ pub(crate) fn bucket(bytes: u64, cap: u64) -> u64 {
 /// A buffer borrowed from the pool; it goes back when the last view drops.
 pub(crate) struct PooledBuffer {
     pub(crate) buffer: wgpu::Buffer,
+    /// The buffer's id: never reused, so a cached bind group that names it
+    /// binds this buffer.
+    pub(crate) id: u64,
     pub(crate) size: u64,
     pool: Weak<RefCell<Pool>>,
 }
@@ -52,9 +60,10 @@ impl Drop for PooledBuffer {
         pool.live_bytes -= self.size;
         if pool.free_bytes + self.size > MAX_FREE_BYTES {
             self.buffer.destroy();
+            pool.destroyed.push(self.id);
         } else {
             pool.free_bytes += self.size;
-            pool.free.entry(self.size).or_default().push(self.buffer.clone());
+            pool.free.entry(self.size).or_default().push((self.id, self.buffer.clone()));
         }
     }
 }
@@ -64,25 +73,37 @@ impl Pool {
     pub(crate) fn take(this: &Rc<RefCell<Pool>>, device: &wgpu::Device, size: u64) -> PooledBuffer {
         let mut pool = this.borrow_mut();
         let reused = pool.free.get_mut(&size).and_then(Vec::pop);
-        let buffer = match reused {
+        let (id, buffer) = match reused {
             Some(b) => {
                 pool.free_bytes -= size;
                 b
             }
             None => {
                 pool.created += 1;
-                device.create_buffer(&wgpu::BufferDescriptor { label: Some("webfm.pool"), size, usage: USAGE, mapped_at_creation: false })
+                (pool.created_ids(), device.create_buffer(&wgpu::BufferDescriptor { label: Some("webfm.pool"), size, usage: USAGE, mapped_at_creation: false }))
             }
         };
         pool.live_bytes += size;
         pool.peak_bytes = pool.peak_bytes.max(pool.live_bytes + pool.free_bytes);
-        PooledBuffer { buffer, size, pool: Rc::downgrade(this) }
+        PooledBuffer { buffer, id, size, pool: Rc::downgrade(this) }
+    }
+
+    /// A new buffer id.
+    fn created_ids(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// The ids of the buffers destroyed since the last call.
+    pub(crate) fn take_destroyed(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.destroyed)
     }
 
     /// Destroys every free buffer (after a model is disposed, say).
     pub(crate) fn trim(&mut self) {
-        for b in self.free.drain().flat_map(|(_, v)| v) {
+        for (id, b) in self.free.drain().flat_map(|(_, v)| v) {
             b.destroy();
+            self.destroyed.push(id);
         }
         self.free_bytes = 0;
     }
