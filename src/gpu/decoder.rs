@@ -92,7 +92,7 @@ impl Causal {
 pub(crate) fn causal_attention(q: &GpuView, k: &GpuView, v: &GpuView, c: Causal) -> Result<GpuView> {
     let gpu = q.gpu();
     let d = c.head_dim;
-    if d % 4 != 0 || d > MAX_HEAD || c.kv_heads == 0 || c.heads % c.kv_heads != 0 {
+    if !d.is_multiple_of(4) || d > MAX_HEAD || c.kv_heads == 0 || !c.heads.is_multiple_of(c.kv_heads) {
         return Err(Error::InvalidArgument(format!(
             "attention: head size {d} must be a multiple of 4 and at most {MAX_HEAD}, and {} heads a multiple of {} KV heads",
             c.heads, c.kv_heads

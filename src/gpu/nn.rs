@@ -83,7 +83,7 @@ pub(crate) struct Rows<'a> {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn attention(q: Rows, k: Rows, v: Rows, lens: &GpuView, b: usize, t: usize, heads: usize, head_dim: usize, scale: f32) -> Result<GpuView> {
     let gpu = q.view.gpu();
-    if head_dim % 4 != 0 || head_dim > ATTN_MAX_HEAD {
+    if !head_dim.is_multiple_of(4) || head_dim > ATTN_MAX_HEAD {
         return Err(Error::InvalidArgument(format!("attention: head size {head_dim} must be a multiple of 4 and at most {ATTN_MAX_HEAD}")));
     }
     for r in [&q, &k, &v] {

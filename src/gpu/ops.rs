@@ -170,7 +170,7 @@ pub(crate) fn matmul(a: &GpuView, a_shape: &[usize], b: &GpuView, b_shape: &[usi
     let a4 = a_cs == 1 && k % 4 == 0 && aligned(&[a_off, a_bs, a_rs]);
     let layout = if !a4 || kernel != GemmKernel::Auto {
         None
-    } else if b_cs == 1 && n % 4 == 0 && aligned(&[b_off, b_bs, b_rs]) {
+    } else if b_cs == 1 && n.is_multiple_of(4) && aligned(&[b_off, b_bs, b_rs]) {
         Some((Entry::Nn, Entry::GemvNn, b_rs))
     } else if b_rs == 1 && aligned(&[b_off, b_bs, b_cs]) {
         Some((Entry::Nt, Entry::GemvNt, b_cs))

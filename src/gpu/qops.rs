@@ -64,7 +64,7 @@ pub(crate) fn matmul_qt(x: &GpuView, x_shape: &[usize], rows: usize, w: QLayout,
     if rows == 0 || w.rows == 0 {
         return gpu.alloc(rows * w.rows, DType::F32);
     }
-    if w.cols % 4 != 0 {
+    if !w.cols.is_multiple_of(4) {
         return Err(Error::InvalidArgument(format!("matmul_qt: in features {} must be a multiple of 4", w.cols)));
     }
     if rows >= GPU_DEQUANT_ROWS {
