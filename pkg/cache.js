@@ -73,7 +73,7 @@ function quotaMessage(url, size, free, quota) {
  * when the load failed, deletes what this load stored. `report` lists, per
  * URL, where it came from and whether it was stored.
  */
-export function cachingFetch({ mode = "default", onWarning } = {}) {
+export function cachingFetch({ mode = "default", onWarning, signal } = {}) {
   const cs = cacheStorage();
   const writes = [];
   const stored = [];
@@ -86,13 +86,13 @@ export function cachingFetch({ mode = "default", onWarning } = {}) {
   const open = () => (opened ??= cs.open(CACHE_NAME));
 
   async function fetchThrough(url) {
-    if (!cs) return fetch(url);
+    if (!cs) return fetch(url, { signal });
     const cache = await open();
     const hit = await cache.match(url);
     if (hit) {
       let fresh = mode !== "revalidate";
       if (!fresh) {
-        const head = await fetch(url, { method: "HEAD" }).catch(() => null);
+        const head = await fetch(url, { method: "HEAD", signal }).catch(() => null);
         fresh = !head || (head.ok && sameFile(hit, head)); // offline: keep what we have
       }
       if (fresh) {
@@ -100,7 +100,7 @@ export function cachingFetch({ mode = "default", onWarning } = {}) {
         return hit;
       }
     }
-    const resp = await fetch(url);
+    const resp = await fetch(url, { signal });
     if (!resp.ok || !resp.body) return resp;
     const size = Number(resp.headers.get("content-length")) || 0;
     const entry = { url, from: "network", bytes: size || undefined, stored: false };
@@ -119,6 +119,7 @@ export function cachingFetch({ mode = "default", onWarning } = {}) {
           stored.push(url);
         },
         async (e) => {
+          if (signal?.aborted) return; // the load was cancelled: nothing to say
           if (e?.name === "QuotaExceededError") {
             const now = await freeBytes();
             warn(quotaMessage(url, size, now.free, now.quota));

@@ -65,6 +65,25 @@ export interface LoadOptions {
   cache?: boolean | "revalidate";
   /** Fetches every URL instead of the global `fetch` (turns the cache off). */
   fetch?: (url: string) => Promise<Response>;
+  /** Cancels the load at its next request or chunk: it rejects with an `AbortError` and frees what it had allocated. */
+  signal?: AbortSignal;
+  /**
+   * Called after the GPU device was lost and the model reloaded itself (on a
+   * new device, or on the CPU path for `device: "auto"`), or failed to.
+   */
+  onDeviceLost?: (event: DeviceLostEvent) => void;
+}
+
+/** A lost GPU device and what the model did about it. */
+export interface DeviceLostEvent {
+  /** The browser's reason and message. */
+  reason: string;
+  /** `info().device` before and after (null when the reload failed). */
+  from: string;
+  to: string | null;
+  recovered: boolean;
+  /** Why the reload failed; later calls throw it as a `DeviceLost` error. */
+  error: string | null;
 }
 
 /** Where each fetched file came from, and whether it was stored. */
@@ -129,6 +148,17 @@ export interface AdapterInfo {
 /** The WebGPU adapter this page would use. */
 export function adapterInfo(): Promise<AdapterInfo>;
 
+/** The wasm heap of this page (or Worker): see `memoryStats()` in docs/API.md. */
+export interface MemoryStats {
+  /** Bytes allocated and not yet freed. */
+  heapBytes: number;
+  /** The most `heapBytes` since the last `resetPeak` (or the start). */
+  peakHeapBytes: number;
+  /** The wasm linear memory's size: the heap's high-water mark, it never shrinks. */
+  wasmMemoryBytes: number;
+}
+export function memoryStats(options?: { resetPeak?: boolean }): Promise<MemoryStats>;
+
 // ---- encoders -----------------------------------------------------------------
 
 export interface EncodeOptions {
@@ -178,8 +208,11 @@ export interface ModelInfo {
   quantization: { bits: number; group: number } | null;
   /** The loaded classifier adapter, if any. */
   adapter: { labels: string[]; lora: boolean } | null;
+  gpuBytes: number;
   load: LoadStats;
   cache: CacheEntry[];
+  /** Every lost GPU device so far, and what came of it. */
+  deviceLost: DeviceLostEvent[];
 }
 
 // ---- fine-tuning ---------------------------------------------------------------
@@ -359,6 +392,8 @@ export interface TextModelInfo {
   gpuBytes: number;
   load: LoadStats;
   cache: CacheEntry[];
+  /** Every lost GPU device so far, and what came of it. */
+  deviceLost: DeviceLostEvent[];
 }
 
 /** A decoder (Llama, SmolLM2, Qwen2, Mistral, GPT-2): streamed generation, chat templates, logits. */

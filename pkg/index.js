@@ -64,82 +64,241 @@ export async function adapterInfo() {
 }
 
 /**
+ * The wasm heap now: `{ heapBytes, peakHeapBytes, wasmMemoryBytes }`: bytes
+ * allocated and not freed, the most since the last `resetPeak`, and the
+ * linear memory (it never shrinks). `dispose()` gives a model's bytes back
+ * at once.
+ */
+export async function memoryStats({ resetPeak = false } = {}) {
+  await init();
+  return wasm.memoryStats(resetPeak);
+}
+
+/**
  * Runs a wasm `load` with the wrapper's options: the Cache API unless
  * `cache: false`, progress for the .wasm too, and a cache left clean when
  * the load fails.
  */
-/** `LoadOptions` (index.d.ts): what the wasm `load` takes, and `cache`. */
-const LOAD_OPTIONS = ["device", "bits", "group", "onProgress", "cache", "fetch"];
+/** `LoadOptions` (index.d.ts): what the wasm `load` takes, and the wrapper's own. */
+const LOAD_OPTIONS = ["device", "bits", "group", "onProgress", "cache", "fetch", "signal", "onDeviceLost"];
+
+const aborted = () => new DOMException("webfm: loading was cancelled", "AbortError");
 
 async function load(kind, source, options = {}) {
   checkOptions("load options", options, LOAD_OPTIONS);
-  const { cache = true, onProgress, fetch: userFetch, ...rest } = options ?? {};
+  const { cache = true, onProgress, fetch: userFetch, signal, onDeviceLost, ...rest } = options ?? {};
+  if (signal?.aborted) throw aborted();
   await init({ onProgress });
-  const caching = cache && !userFetch ? cachingFetch({ mode: cache === "revalidate" ? "revalidate" : "default", onWarning: (warning) => onProgress?.({ warning }) }) : null;
-  const opts = { ...rest, onProgress, fetch: userFetch ?? caching?.fetch };
+  const caching = cache && !userFetch ? cachingFetch({ mode: cache === "revalidate" ? "revalidate" : "default", signal, onWarning: (warning) => onProgress?.({ warning }) }) : null;
+  let via = userFetch ?? caching?.fetch;
+  if (signal) {
+    // A cancelled load stops at its next request or body chunk: the wasm
+    // side then fails and drops everything it had allocated.
+    const base = via ?? ((url) => fetch(url, { signal }));
+    via = async (url) => {
+      if (signal.aborted) throw aborted();
+      return base(url);
+    };
+  }
+  const opts = { ...rest, onProgress, fetch: via };
   let inner;
   try {
     inner = await kind.load(source, opts);
+    if (signal?.aborted) {
+      inner.dispose();
+      inner.free();
+      throw aborted();
+    }
   } catch (e) {
     await caching?.finish(false);
-    throw e;
+    throw signal?.aborted ? aborted() : e;
   }
   await caching?.finish(true);
   return { inner, cache: caching?.report ?? [] };
 }
 
-/** What both model classes share: the wasm object, its cache report, fine-tuning and disposal. */
+const isLost = (e) => e?.name === "DeviceLost";
+
+/**
+ * What both model classes share: the wasm object, its cache report,
+ * fine-tuning, disposal, and recovery from a lost GPU device: the model
+ * reloads itself (from the Cache API, so nothing is downloaded again) on a
+ * new device, or on the CPU path when it was loaded with `device: "auto"`
+ * and no GPU can be had; its adapter comes back with it. The call that was
+ * running fails with a `DeviceLost` error; the next one waits for the
+ * reload and runs on the new device.
+ */
 class Loaded {
   #m;
   #cache;
-  constructor(inner, cache) {
+  #reload;
+  #onDeviceLost;
+  #recovery = null;
+  /** The adapter in use, as `[method, source, options]`, to put back after a reload. */
+  #adapter = null;
+  /** Why the last reload failed; later calls throw it. */
+  #broken = null;
+  #events = [];
+
+  constructor(inner, cache, reload, onDeviceLost) {
     this.#m = inner;
     this.#cache = cache;
+    this.#reload = reload;
+    this.#onDeviceLost = onDeviceLost;
+    this.#watch(inner);
   }
+
+  #watch(inner) {
+    inner.onDeviceLost?.((reason) => this.#recover(reason));
+  }
+
+  /** Reloads once per loss; concurrent failures share the one reload. */
+  #recover(reason) {
+    if (this.#recovery || !this.#m) return this.#recovery;
+    const old = this.#m;
+    const from = old.info().device;
+    this.#recovery = (async () => {
+      const event = { reason, from, to: null, recovered: false, error: null };
+      try {
+        const { inner, cache } = await this.#reload();
+        if (!this.#m) {
+          inner.dispose();
+          inner.free();
+          return;
+        }
+        if (this.#adapter) {
+          const [method, source, options] = this.#adapter;
+          await inner[method](source, options);
+        }
+        this.#m = inner;
+        this.#cache = cache;
+        this.#broken = null;
+        this.#watch(inner);
+        event.to = inner.info().device;
+        event.recovered = true;
+      } catch (e) {
+        this.#broken = new Error(`webfm: the GPU device was lost (${reason}) and the model could not be reloaded: ${e?.message ?? e}`);
+        this.#broken.name = "DeviceLost";
+        event.error = this.#broken.message;
+      } finally {
+        try {
+          old.dispose();
+          old.free();
+        } catch {}
+        this.#recovery = null;
+      }
+      this.#events.push(event);
+      try {
+        this.#onDeviceLost?.(event);
+      } catch (e) {
+        console.error(e);
+      }
+    })();
+    return this.#recovery;
+  }
+
   /** The wasm object; throws once disposed. */
   _live() {
     if (!this.#m) throw new Error("webfm: this model was disposed");
+    if (this.#broken) throw this.#broken;
     return this.#m;
   }
-  /** Trains an adapter (see docs/API.md); the model uses it from then on. */
-  finetune(examples, options = {}) {
-    return this._live().finetune(examples, options);
+
+  /** The wasm object once a reload in progress has finished. */
+  async _ready() {
+    await this.#recovery;
+    return this._live();
   }
-  loadAdapter(source, options = {}) {
-    return this._live().loadAdapter(source, options);
+
+  /** Runs `f(inner)` on the current device; a `DeviceLost` failure starts the reload and is passed on. */
+  async _call(f) {
+    try {
+      return await f(await this._ready());
+    } catch (e) {
+      if (isLost(e)) this.#recover(e.message);
+      throw e;
+    }
+  }
+
+  /**
+   * A stream from `open(inner)`: opened now when no reload is running (so
+   * bad options throw here), else once it is done. A `DeviceLost` failure
+   * starts the reload.
+   */
+  _stream(open) {
+    const lost = (e) => {
+      if (isLost(e)) this.#recover(e.message);
+      throw e;
+    };
+    let s = this.#recovery ? null : open(this._live());
+    const got = s ? Promise.resolve(s) : this._ready().then((m) => (s = open(m)));
+    return {
+      next: () => got.then((it) => it.next()).catch(lost),
+      return: () => got.then((it) => it.return()).catch(lost),
+      /** As the wasm stream's `stats()`; null until it has opened. */
+      stats: () => s?.stats() ?? null,
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+
+  /** Trains an adapter (see docs/API.md); the model uses it from then on. */
+  async finetune(examples, options = {}) {
+    const adapter = await this._call((m) => m.finetune(examples, options));
+    this.#adapter = ["loadAdapter", adapter.toSafetensors(), undefined];
+    return adapter;
+  }
+  async loadAdapter(source, options = {}) {
+    const r = await this._call((m) => m.loadAdapter(source, options));
+    this.#adapter = ["loadAdapter", source, options];
+    return r;
   }
   unloadAdapter() {
     this._live().unloadAdapter();
+    this.#adapter = null;
   }
+  /** As the wasm `info()`, with the cache report and `deviceLost`: every loss so far and what came of it. */
   info() {
-    return { ...this._live().info(), cache: this.#cache };
+    return { ...this._live().info(), cache: this.#cache, deviceLost: this.#events.slice() };
+  }
+  /** Test hook: destroys the GPU device as a driver reset would. */
+  _loseDevice() {
+    this._live()._loseDevice();
   }
   /** Frees the model's GPU memory and wasm objects now; later calls throw. */
   dispose() {
     if (!this.#m) return;
-    this.#m.dispose();
-    this.#m.free();
+    const m = this.#m;
     this.#m = null;
+    m.dispose();
+    m.free();
   }
+}
+
+/** `kind.load` with `options`, and the same again for a reload after a lost device. */
+async function loaded(Class, kind, source, options = {}) {
+  const { inner, cache } = await load(kind, source, options);
+  const { signal, onProgress, ...again } = options ?? {};
+  return new Class(inner, cache, () => load(kind, source, again), options?.onDeviceLost);
 }
 
 /** An encoder (BERT, MiniLM, DistilBERT): embeddings, classification, zero-shot, similarity. */
 export class Model extends Loaded {
-  static async load(source, options) {
-    const { inner, cache } = await load(wasm.Model, source, options);
-    return new Model(inner, cache);
+  static load(source, options) {
+    return loaded(Model, wasm.Model, source, options);
   }
   embed(texts, options = {}) {
-    return this._live().embed(texts, options);
+    return this._call((m) => m.embed(texts, options));
   }
   classify(texts, options = {}) {
-    return this._live().classify(texts, options);
+    return this._call((m) => m.classify(texts, options));
   }
   zeroShot(text, labels, options = {}) {
-    return this._live().zeroShot(text, labels, options);
+    return this._call((m) => m.zeroShot(text, labels, options));
   }
   similarity(a, b) {
-    return this._live().similarity(a, b);
+    return this._call((m) => m.similarity(a, b));
   }
   tokenize(text, options = {}) {
     return this._live().tokenize(text, options);
@@ -148,15 +307,14 @@ export class Model extends Loaded {
 
 /** A decoder (Llama, SmolLM2, Qwen2, Mistral, GPT-2): streamed generation, chat templates, logits. */
 export class TextModel extends Loaded {
-  static async load(source, options) {
-    const { inner, cache } = await load(wasm.TextModel, source, options);
-    return new TextModel(inner, cache);
+  static load(source, options) {
+    return loaded(TextModel, wasm.TextModel, source, options);
   }
   generate(prompt, options = {}) {
-    return this._live().generate(prompt, options);
+    return this._stream((m) => m.generate(prompt, options));
   }
   logits(prompt, options = {}) {
-    return this._live().logits(prompt, options);
+    return this._call((m) => m.logits(prompt, options));
   }
   applyChatTemplate(messages) {
     return this._live().applyChatTemplate(messages);

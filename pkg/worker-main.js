@@ -51,7 +51,12 @@ const ops = {
   async load(id, [kind, source, options]) {
     if (model) throw new Error("webfm worker: a model is already loaded");
     const cls = kind === "text" ? TextModel : Model;
-    model = await cls.load(source, { ...options, onProgress: (progress) => self.postMessage({ id, progress }) });
+    model = await cls.load(source, {
+      ...options,
+      onProgress: (progress) => self.postMessage({ id, progress }),
+      // The model reloads itself in here; the page hears of it and gets the new info().
+      onDeviceLost: (event) => self.postMessage({ event: "deviceLost", detail: event, info: model.info() }),
+    });
     return model.info();
   },
   embed: (id, a) => model.embed(...a),
@@ -66,6 +71,7 @@ const ops = {
   finetune,
   loadAdapter: (id, a) => model.loadAdapter(...a),
   unloadAdapter: () => model.unloadAdapter(),
+  _loseDevice: () => model._loseDevice(),
   dispose() {
     model?.dispose();
     model = null;

@@ -13,10 +13,8 @@ export interface WorkerAdapter {
   readonly report: TrainingReport;
 }
 
-/** As `LoadOptions`, without `fetch` (a function cannot cross to the Worker), plus a `signal` that cancels loading. */
-export interface WorkerLoadOptions extends Omit<LoadOptions, "fetch"> {
-  signal?: AbortSignal;
-}
+/** As `LoadOptions`, without `fetch` (a function cannot cross to the Worker); `signal` terminates the Worker. */
+export interface WorkerLoadOptions extends Omit<LoadOptions, "fetch"> {}
 
 /** Text pieces streamed from the Worker; `break`, `return()` or the options' `signal` cancel it there. */
 export interface WorkerTextStream extends AsyncIterableIterator<string> {

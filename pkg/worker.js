@@ -12,7 +12,7 @@
 import { checkOptions } from "./options.js";
 
 /** `WorkerLoadOptions` (worker.d.ts): `LoadOptions` without `fetch`, with `signal`. */
-const LOAD_OPTIONS = ["device", "bits", "group", "onProgress", "cache", "signal"];
+const LOAD_OPTIONS = ["device", "bits", "group", "onProgress", "cache", "signal", "onDeviceLost"];
 
 /** URLs are resolved against the page here: inside the Worker, relative URLs would resolve against the package. */
 function absolute(v) {
@@ -42,10 +42,13 @@ class Channel {
   #next = 1;
   #pending = new Map(); // id -> { resolve, reject, onMessage }
   #dead = null;
+  /** `(message) => void` for messages that answer no request (a lost device). */
+  onEvent = null;
 
   constructor(worker) {
     this.#worker = worker;
     worker.onmessage = ({ data }) => {
+      if (data.event) return this.onEvent?.(data);
       const p = this.#pending.get(data.id);
       if (!p) return;
       if ("value" in data) {
@@ -102,8 +105,9 @@ function startWorker() {
 async function loadIn(kind, source, options = {}) {
   if (typeof options?.fetch === "function") throw new Error("webfm worker: options.fetch cannot cross to a Worker; pass URLs or bytes");
   checkOptions("load options", options, LOAD_OPTIONS);
-  const { onProgress, signal, ...rest } = options ?? {};
+  const { onProgress, signal, onDeviceLost, ...rest } = options ?? {};
   const ch = new Channel(startWorker());
+  ch.onDeviceLost = onDeviceLost;
   const { done } = ch.request("load", [kind, await transferable(source), rest], (m) => m.progress && onProgress?.(m.progress));
   const abort = () => ch.terminate(new DOMException("webfm: loading was cancelled", "AbortError"));
   if (signal?.aborted) abort();
@@ -139,10 +143,24 @@ class WorkerBase {
   constructor(ch, info) {
     this._ch = ch;
     this.#info = info;
+    // The model in the Worker reloads itself after a lost device; its new info() comes with the event.
+    ch.onEvent = (m) => {
+      if (m.event !== "deviceLost") return;
+      this.#info = m.info;
+      try {
+        ch.onDeviceLost?.(m.detail);
+      } catch (e) {
+        console.error(e);
+      }
+    };
   }
-  /** What the model reported when it loaded (device, sizes, load timings, cache). */
+  /** What the model reported when it loaded, or after its last reload (device, sizes, load timings, cache, deviceLost). */
   info() {
     return this.#info;
+  }
+  /** Test hook: destroys the Worker's GPU device as a driver reset would. */
+  _loseDevice() {
+    return this._ch.call("_loseDevice");
   }
   tokenize(...args) {
     return this._ch.call("tokenize", ...args);

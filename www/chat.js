@@ -10,6 +10,7 @@
 
 import { WorkerTextModel } from "/pkg/worker.js";
 import { $, cardUi, deviceDetail, deviceName, el, loadFacts, onDevice } from "./card.js";
+import { deviceLost } from "./header.js";
 
 const MODEL_URL = "/models/smollm2/";
 
@@ -86,6 +87,7 @@ export function chatPage() {
         device,
         signal: ctrl.signal,
         onProgress: (p) => mine === generation && ui.progress(p),
+        onDeviceLost: (e) => deviceLost("chat", e),
       });
       if (mine !== generation) return m.dispose();
       const info = m.info();

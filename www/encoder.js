@@ -8,6 +8,7 @@
 // and `zeroShot` (search, zero-shot labels) stay the base model's.
 
 import { Model } from "/pkg/index.js";
+import { deviceLost } from "./header.js";
 
 export const ENCODER_URL = "/models/minilm/";
 
@@ -66,6 +67,7 @@ export function encoder(device, onProgress) {
     entry.ready = Model.load(ENCODER_URL, {
       device,
       onProgress: (p) => entry.listeners.forEach((f) => f(p)),
+      onDeviceLost: (e) => deviceLost("MiniLM", e),
     }).then(withAdapter);
     entry.ready.catch(() => {
       if (current === entry) current = null;

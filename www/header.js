@@ -98,3 +98,16 @@ export function deviceHeader(adapter, onChange) {
   });
   return device;
 }
+
+/**
+ * A model's `onDeviceLost` event, shown in the header until the next one:
+ * when the GPU device was lost, and where the model went (reloaded on a new
+ * device, or not, with why). `name` says which page's model.
+ */
+export function deviceLost(name, event) {
+  const box = $("#device-info");
+  const when = new Date().toLocaleTimeString();
+  const what = event.recovered ? `reloaded on ${event.to}` : `could not be reloaded: ${event.error}`;
+  box.querySelector(".device-lost")?.remove();
+  box.append(el("div", { className: "device-lost small warn", title: event.reason }, `GPU device lost at ${when}: the ${name} model was ${what}`));
+}

@@ -41,6 +41,20 @@ const MAX_BIND_GROUPS: usize = 4096;
 /// A bind group's pipeline (its `Compiled`'s address) and `(binding, buffer id)`s.
 type BindKey = (usize, Vec<(u32, u64)>);
 
+/// Called with the reason when a device is lost (not when it is disposed).
+type LostListener = Rc<dyn Fn(&str)>;
+
+thread_local! {
+    /// Each device's loss listeners, by device id. wgpu wants its device-lost
+    /// callback `Send`, so the callback carries only the id and finds the
+    /// listeners (JS functions, which are not `Send`) here. In the browser the
+    /// callback runs on the thread that made the device; natively it may run
+    /// elsewhere and find none (native callers read the error instead).
+    static LOST_LISTENERS: RefCell<HashMap<u64, Vec<LostListener>>> = RefCell::new(HashMap::new());
+}
+
+static NEXT_DEVICE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// What is recorded and not yet submitted: the encoder, the compute pass
 /// open on it, and the recorded dispatches' parameter blocks.
 #[derive(Default)]
@@ -102,6 +116,15 @@ pub struct Gpu {
     /// set by wgpu's callbacks, turned into `Err` at the next readback or sync.
     fault: Arc<Mutex<Option<Error>>>,
     counters: Cell<GpuCounters>,
+    /// This device's key in `LOST_LISTENERS`.
+    id: u64,
+}
+
+impl Drop for Gpu {
+    fn drop(&mut self) {
+        // `try_with`: the table may be gone already when a thread ends.
+        let _ = LOST_LISTENERS.try_with(|l| l.borrow_mut().remove(&self.id));
+    }
 }
 
 impl Gpu {
@@ -134,9 +157,16 @@ impl Gpu {
             }
         }));
         let sink = fault.clone();
+        let id = NEXT_DEVICE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         device.set_device_lost_callback(move |reason, message| {
+            let why = format!("{reason:?}: {message}");
             if let Ok(mut f) = sink.lock() {
-                *f = Some(Error::DeviceLost(format!("{reason:?}: {message}")));
+                *f = Some(Error::DeviceLost(why.clone()));
+            }
+            // Cloned out first: a listener may add or remove listeners.
+            let listeners = LOST_LISTENERS.with(|l| l.borrow().get(&id).cloned()).unwrap_or_default();
+            for f in listeners {
+                f(&why);
             }
         });
         let uniform = device.create_buffer(&wgpu::BufferDescriptor {
@@ -160,7 +190,24 @@ impl Gpu {
             binding_cap: Cell::new(limits.max_storage_buffer_binding_size.min(limits.max_buffer_size)),
             limits,
             counters: Cell::new(GpuCounters::default()),
+            id,
         })
+    }
+
+    /// Calls `f` with the reason when the device is lost (a driver reset, the
+    /// GPU process gone, a test's [`lose`](Self::lose)); never for
+    /// [`destroy`](Self::destroy) or a drop.
+    pub fn on_lost(&self, f: impl Fn(&str) + 'static) {
+        LOST_LISTENERS.with(|l| l.borrow_mut().entry(self.id).or_default().push(Rc::new(f)));
+    }
+
+    /// Destroys the device as a loss would (for tests of recovery): the
+    /// listeners hear of it, and every later op fails with `Error::DeviceLost`.
+    pub fn lose(&self) {
+        if let Ok(mut f) = self.fault.lock() {
+            *f = Some(Error::DeviceLost("destroyed by the test hook".into()));
+        }
+        self.device.destroy();
     }
 
     /// What was recorded and created since the last [`reset_counters`](Self::reset_counters).
@@ -219,6 +266,7 @@ impl Gpu {
 
     /// Destroys the device: every later op fails with `Error::DeviceLost`.
     pub fn destroy(&self) {
+        LOST_LISTENERS.with(|l| l.borrow_mut().remove(&self.id));
         if let Ok(mut f) = self.fault.lock() {
             *f = Some(Error::DeviceLost("the device was disposed".into()));
         }
@@ -439,8 +487,17 @@ impl Gpu {
             let _ = tx.send(());
         });
         self.wait_native()?;
-        rx.await.map_err(|_| Error::Readback("the GPU device was lost before the queue finished".into()))?;
+        rx.await.map_err(|_| Error::DeviceLost("the device went away before the queue finished".into()))?;
         self.check_fault()
+    }
+
+    /// A failed readback: `DeviceLost` when the device is (a lost device
+    /// fails its mappings), else the readback's own error.
+    fn readback_failed(&self, message: String) -> Error {
+        match self.check_alive() {
+            Err(lost) => lost,
+            Ok(()) => Error::Readback(message),
+        }
     }
 
     /// Natively, callbacks only run when the device is polled; in the browser
@@ -476,8 +533,8 @@ impl Gpu {
             let _ = tx.send(r);
         });
         self.wait_native()?;
-        rx.await.map_err(|_| Error::Readback("the GPU device was lost during the readback".into()))?.map_err(|e| Error::Readback(e.to_string()))?;
-        let data = staging.get_mapped_range(..).map_err(|e| Error::Readback(e.to_string()))?[..bytes as usize].to_vec();
+        rx.await.map_err(|_| Error::DeviceLost("the device went away during the readback".into()))?.map_err(|e| self.readback_failed(e.to_string()))?;
+        let data = staging.get_mapped_range(..).map_err(|e| self.readback_failed(e.to_string()))?[..bytes as usize].to_vec();
         staging.unmap();
         staging.destroy();
         self.check_fault()?;

@@ -4,7 +4,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -53,6 +53,27 @@ pub struct TextModel {
     pub(super) inner: Rc<Decoder>,
     pub(super) turns: Rc<Turns>,
     stats: LoadStats,
+    /// The generations not yet collected by the JS GC: `dispose` and `free`
+    /// end them, so none keeps its KV cache (or the model) alive after.
+    runs: RefCell<Vec<Weak<RefCell<Run>>>>,
+}
+
+impl TextModel {
+    /// Ends every generation of this model that has not ended (one whose
+    /// token is running ends when the token returns).
+    fn end_runs(&self) {
+        for run in self.runs.borrow_mut().drain(..).filter_map(|w| w.upgrade()) {
+            if let Ok(mut r) = run.try_borrow_mut() {
+                r.cancel();
+            }
+        }
+    }
+}
+
+impl Drop for TextModel {
+    fn drop(&mut self) {
+        self.end_runs();
+    }
 }
 
 /// The prompt's token ids: a string as is, `[{role, content}]` through
@@ -150,7 +171,10 @@ async fn yield_with(message_channel: bool) {
 
 /// One generation, driven by the iterator's `next()`.
 struct Run {
-    model: Rc<Decoder>,
+    /// Weak: a stream the page still holds must not keep a freed model's
+    /// weights in memory until the JS GC collects the stream. The running
+    /// `Generation` holds it strongly, until the run ends.
+    model: Weak<Decoder>,
     turns: Rc<Turns>,
     prompt: Vec<u32>,
     opt: GenerateOptions,
@@ -229,7 +253,11 @@ impl Run {
                     return Ok(None);
                 }
                 r.started = now();
-                match Generation::new(r.model.clone(), r.prompt.clone(), r.opt.clone()) {
+                let Some(model) = r.model.upgrade() else {
+                    r.end("cancelled", 0, 0);
+                    return Err(Error::InvalidArgument("generate: the model was disposed".into()));
+                };
+                match Generation::new(model, r.prompt.clone(), r.opt.clone()) {
                     Ok(g) => r.state = State::Running(Some(Box::new(g))),
                     Err(e) => {
                         r.end("error", 0, 0);
@@ -337,6 +365,14 @@ impl TextStream {
     }
 }
 
+// Not `Function::new_no_args("return this")`: that is `eval`, which a strict
+// Content-Security-Policy (no 'unsafe-eval') refuses.
+#[wasm_bindgen(inline_js = "export function webfm_async_iterable(it) { it[Symbol.asyncIterator] = function () { return this; }; }")]
+extern "C" {
+    #[wasm_bindgen(js_name = webfm_async_iterable)]
+    fn async_iterable(it: &JsValue);
+}
+
 fn iter_result(value: JsValue, done: bool) -> JsValue {
     let o = Object::new();
     let _ = Reflect::set(&o, &"value".into(), &value);
@@ -351,7 +387,7 @@ impl TextModel {
     /// `onProgress({file, loaded, total})`.
     pub async fn load(source: JsValue, options_: JsValue) -> std::result::Result<TextModel, JsError> {
         let (m, stats) = load_model(source, options_, |_| Ok(()), Decoder::new).await.map_err(js_err)?;
-        Ok(TextModel { inner: Rc::new(m), turns: Rc::default(), stats })
+        Ok(TextModel { inner: Rc::new(m), turns: Rc::default(), stats, runs: RefCell::default() })
     }
 
     /// Streams generated text: `for await (const piece of model.generate(prompt, options))`.
@@ -370,7 +406,7 @@ impl TextModel {
         // Bad requests throw here, before anything is queued.
         self.inner.check_request(ids.len(), &opt).map_err(js_err)?;
         let run = Rc::new(RefCell::new(Run {
-            model: self.inner.clone(),
+            model: Rc::downgrade(&self.inner),
             turns: self.turns.clone(),
             prompt: ids,
             opt,
@@ -383,10 +419,14 @@ impl TextModel {
             first_token_ms: 0.0,
             first_at: now(),
         }));
+        let mut runs = self.runs.borrow_mut();
+        runs.retain(|w| w.strong_count() > 0);
+        runs.push(Rc::downgrade(&run));
+        drop(runs);
         // A wasm-bindgen object (freed by the JS GC with its Run and model
         // reference), made async-iterable by `[Symbol.asyncIterator]() { return this }`.
         let it = JsValue::from(TextStream { run });
-        let _ = Reflect::set(&it, &js_sys::Symbol::async_iterator(), &Function::new_no_args("return this"));
+        async_iterable(&it);
         Ok(it)
     }
 
@@ -442,10 +482,24 @@ impl TextModel {
         }))
     }
 
-    /// Frees the model's GPU memory now; later calls fail.
+    /// Ends its generations and frees the model's GPU memory now; later calls fail.
     pub fn dispose(&self) {
+        self.end_runs();
         if let Device::Gpu(g) = self.inner.device() {
             g.destroy();
         }
+    }
+
+    /// `callback(reason)` when the GPU device is lost (never on the CPU path,
+    /// never for `dispose`). The package's `TextModel` reloads itself then.
+    #[wasm_bindgen(js_name = onDeviceLost)]
+    pub fn on_device_lost(&self, callback: Function) {
+        super::on_device_lost(self.inner.device(), callback);
+    }
+
+    /// Test hook: destroys the GPU device as a driver reset would.
+    #[wasm_bindgen(js_name = _loseDevice)]
+    pub fn lose_device(&self) {
+        super::lose_device(self.inner.device());
     }
 }

@@ -3,6 +3,7 @@
 //! Options objects are read into the structs of `options.rs`, so a misspelt
 //! option is an error, never silently ignored.
 
+mod alloc;
 mod fetch;
 mod finetune;
 mod generate;
@@ -21,6 +22,33 @@ use crate::ops::tensor::{Device, DeviceRequest, Tensor as CoreTensor};
 
 fn js_err(e: Error) -> JsError {
     JsError::new(&e.to_string())
+}
+
+/// A JS `Error` for a promise's rejection: named `DeviceLost` when the GPU
+/// device was lost, so a page can tell that from its own mistakes.
+fn js_error(e: Error) -> JsValue {
+    let lost = matches!(e, Error::DeviceLost(_));
+    let v = js_sys::Error::new(&e.to_string());
+    if lost {
+        v.set_name("DeviceLost");
+    }
+    v.into()
+}
+
+/// `f(reason)` when `device` (a GPU) is lost; nothing on the CPU.
+fn on_device_lost(device: &Device, f: js_sys::Function) {
+    if let Device::Gpu(g) = device {
+        g.on_lost(move |why| {
+            let _ = f.call1(&JsValue::NULL, &why.into());
+        });
+    }
+}
+
+/// Destroys the GPU device as a loss would (a test hook); nothing on the CPU.
+fn lose_device(device: &Device) {
+    if let Device::Gpu(g) = device {
+        g.lose();
+    }
 }
 
 fn to_js<T: serde::Serialize>(v: &T) -> Result<JsValue, JsError> {
@@ -44,6 +72,20 @@ pub async fn adapter_info() -> Result<JsValue, JsError> {
         }
         Err(e) => to_js(&serde_json::json!({ "available": false, "reason": e.to_string() })),
     }
+}
+
+/// The wasm heap now: `{ heapBytes, peakHeapBytes, wasmMemoryBytes }`:
+/// bytes allocated and not yet freed, the most there were since the last
+/// `resetPeak` (or the start), and the linear memory's size (it never
+/// shrinks). For watching a long-lived page's memory.
+#[wasm_bindgen(js_name = memoryStats)]
+pub fn memory_stats(reset_peak: Option<bool>) -> Result<JsValue, JsError> {
+    let (live, peak) = alloc::heap(reset_peak.unwrap_or(false));
+    #[cfg(target_arch = "wasm32")]
+    let linear = core::arch::wasm32::memory_size(0) * 65536;
+    #[cfg(not(target_arch = "wasm32"))]
+    let linear = 0usize;
+    to_js(&serde_json::json!({ "heapBytes": live, "peakHeapBytes": peak, "wasmMemoryBytes": linear }))
 }
 
 /// A device (WebGPU or CPU) and the ops on it.

@@ -11,7 +11,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use super::fetch::{fetch, Body, Fetcher};
 use super::options as opts;
-use super::{js_err, to_js};
+use super::{js_err, js_error, to_js};
 use crate::error::{Error, Result};
 use crate::models::bert::{Bert, EncodeOptions, Pooling};
 use crate::models::files::{ModelFiles, WeightsLoader, OPTIONAL};
@@ -305,7 +305,7 @@ pub(super) fn promise<F>(f: F) -> js_sys::Promise
 where
     F: std::future::Future<Output = Result<JsValue>> + 'static,
 {
-    future_to_promise(async move { f.await.map_err(|e| JsValue::from(js_err(e))) })
+    future_to_promise(async move { f.await.map_err(js_error) })
 }
 
 #[wasm_bindgen]
@@ -411,6 +411,7 @@ impl Model {
             "classifier": m.has_classifier(),
             "adapter": self.adapter.borrow().as_ref().map(|a| serde_json::json!({"labels": a.labels, "lora": a.lora.is_some()})),
             "quantization": c.quant.map(|q| serde_json::json!({"bits": q.bits, "group": q.group})),
+            "gpuBytes": match m.device() { Device::Gpu(g) => g.live_bytes(), Device::Cpu => 0 },
             "load": self.stats,
         }))
     }
@@ -420,6 +421,19 @@ impl Model {
         if let Device::Gpu(g) = self.inner.device() {
             g.destroy();
         }
+    }
+
+    /// `callback(reason)` when the GPU device is lost (never on the CPU path,
+    /// never for `dispose`). The package's `Model` reloads itself then.
+    #[wasm_bindgen(js_name = onDeviceLost)]
+    pub fn on_device_lost(&self, callback: Function) {
+        super::on_device_lost(self.inner.device(), callback);
+    }
+
+    /// Test hook: destroys the GPU device as a driver reset would.
+    #[wasm_bindgen(js_name = _loseDevice)]
+    pub fn lose_device(&self) {
+        super::lose_device(self.inner.device());
     }
 }
 

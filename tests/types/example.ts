@@ -9,6 +9,7 @@ import {
   cacheUsage,
   clearCache,
   init,
+  memoryStats,
   Model,
   TextModel,
   type Adapter,
@@ -18,6 +19,8 @@ import {
   type Bytes,
   type CacheEntry,
   type ChatMessage,
+  type DeviceLostEvent,
+  type MemoryStats,
   type ClassifyOptions,
   type DeviceRequest,
   type EmbedOptions,
@@ -56,6 +59,8 @@ const onProgress = (p: Progress): void => console.log(p.file, p.loaded, p.total,
 const device: DeviceRequest = "auto";
 const controller = new AbortController();
 
+const onDeviceLost = (e: DeviceLostEvent): void => console.log(e.reason, e.from, e.to, e.recovered, e.error);
+
 const initOptions: Required<InitOptions> = { wasm: new URL("./webfm_bg.wasm", location.href), onProgress };
 
 const loadOptions: Required<LoadOptions> = {
@@ -65,6 +70,8 @@ const loadOptions: Required<LoadOptions> = {
   onProgress,
   cache: "revalidate",
   fetch: (url: string) => fetch(url),
+  signal: controller.signal,
+  onDeviceLost,
 };
 
 const encodeOptions: Required<EncodeOptions> = { truncate: true, maxTokens: 64 };
@@ -122,6 +129,7 @@ const workerLoadOptions: Required<WorkerLoadOptions> = {
   onProgress,
   cache: false,
   signal: controller.signal,
+  onDeviceLost,
 };
 const workerCreateOptions = { ...workerLoadOptions, task: "classify" } satisfies Required<WorkerCreateOptions>;
 
@@ -231,6 +239,8 @@ async function workers(): Promise<void> {
 async function main(): Promise<void> {
   await init(initOptions);
   const gpu: AdapterInfo = await adapterInfo();
+  const mem: MemoryStats = await memoryStats({ resetPeak: true });
+  console.log(mem.heapBytes, mem.peakHeapBytes, mem.wasmMemoryBytes);
   console.log(gpu.available, gpu.reason, gpu.name, gpu.vendor, gpu.isFallbackAdapter, gpu.features, gpu.limits?.maxStorageBufferBindingSize);
   const usage: { files: number; bytes: number } = await cacheUsage();
   const cleared: boolean = await clearCache();
