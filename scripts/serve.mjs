@@ -26,16 +26,17 @@ import { fileURLToPath } from "node:url";
 
 /**
  * The strictest policy the package and the demo work under: no eval, no
- * inline scripts or styles, Workers and fetches from this origin only.
- * 'wasm-unsafe-eval' lets a page compile WebAssembly (and nothing else);
- * `img-src data:` is the demo's empty favicon, `blob:` its adapter download.
+ * inline scripts or styles, scripts, Workers and fetches from this origin
+ * only. 'wasm-unsafe-eval' lets a page compile WebAssembly (and nothing
+ * else); `img-src data:` is the demo's empty favicon (`<link rel="icon"
+ * href="data:,">`, which spares a request for /favicon.ico).
  */
 export const STRICT_CSP = [
   "default-src 'self'",
   "script-src 'self' 'wasm-unsafe-eval'",
   "worker-src 'self'",
   "style-src 'self'",
-  "img-src 'self' data: blob:",
+  "img-src 'self' data:",
   "connect-src 'self'",
 ].join("; ");
 
