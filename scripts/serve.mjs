@@ -3,7 +3,7 @@
 // browser tests. Same-origin only: the pages it serves never touch the network
 // beyond it.
 //
-//   node scripts/serve.mjs [--port 8080] [--host 127.0.0.1]
+//   node scripts/serve.mjs [--port 8080] [--host 127.0.0.1] [--csp] [--header "Name: value"]...
 //
 //   /pkg/*            -> pkg/            (wasm-bindgen output + JS wrapper)
 //   /bench/*          -> bench/
@@ -12,13 +12,33 @@
 //   /models/*         -> .cache/models/  (the default models scripts/prepare-models.sh makes)
 //   everything else   -> www/            (index.html for directories)
 //
-// Also importable: `startServer({ port, host })` (port 0 = random) resolves to
-// `{ url, port, close() }`.
+// `--csp` sends STRICT_CSP (below) as the Content-Security-Policy of every
+// response, `--header` any other header (repeatable): to try a page as a
+// site with a strict policy serves it.
+//
+// Also importable: `startServer({ port, host, headers })` (port 0 = random)
+// resolves to `{ url, port, close() }`.
 
 import { createServer } from "node:http";
 import { stat, readFile } from "node:fs/promises";
 import { extname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+
+/**
+ * The strictest policy the package and the demo work under: no eval, no
+ * inline scripts or styles, scripts, Workers and fetches from this origin
+ * only. 'wasm-unsafe-eval' lets a page compile WebAssembly (and nothing
+ * else); `img-src data:` is the demo's empty favicon (`<link rel="icon"
+ * href="data:,">`, which spares a request for /favicon.ico).
+ */
+export const STRICT_CSP = [
+  "default-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "worker-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+].join("; ");
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 
@@ -73,9 +93,9 @@ function resolvePath(root, urlPath, mounts = MOUNTS) {
   return null;
 }
 
-async function handle(root, mounts, req, res) {
+async function handle(root, mounts, headers, req, res) {
   const send = (code, body, type = "text/plain; charset=utf-8") => {
-    res.writeHead(code, { "Content-Type": type, "Cache-Control": "no-store" });
+    res.writeHead(code, { ...headers, "Content-Type": type, "Cache-Control": "no-store" });
     res.end(req.method === "HEAD" ? undefined : body);
   };
   if (req.method !== "GET" && req.method !== "HEAD") return send(405, "method not allowed\n");
@@ -88,7 +108,7 @@ async function handle(root, mounts, req, res) {
     let st = await stat(file);
     if (st.isDirectory()) {
       if (!pathname.endsWith("/")) {
-        res.writeHead(301, { Location: pathname + "/" });
+        res.writeHead(301, { ...headers, Location: pathname + "/" });
         return res.end();
       }
       file = join(file, "index.html");
@@ -97,6 +117,7 @@ async function handle(root, mounts, req, res) {
     if (!st.isFile()) return send(404, "not found\n");
     const body = await readFile(file);
     res.writeHead(200, {
+      ...headers,
       "Content-Type": MIME[extname(file).toLowerCase()] ?? "application/octet-stream",
       "Content-Length": body.length,
       "Cache-Control": "no-store",
@@ -118,10 +139,12 @@ async function handle(root, mounts, req, res) {
  * `root` is the folder holding pkg/, bench/, tests/browser/ and www/: $WEBFM_SERVE_ROOT if
  * set (e.g. to try the pages against another build), else this repository.
  * `mounts` replaces the URL prefix -> folder table (e.g. `[["/", "."]]` serves `root` as is).
+ * `headers` are sent with every response, besides the server's own (e.g.
+ * `{ "Content-Security-Policy": STRICT_CSP }`); the server's own win a clash.
  */
-export function startServer({ port = 8080, host = "127.0.0.1", root = process.env.WEBFM_SERVE_ROOT || ROOT, mounts = MOUNTS } = {}) {
+export function startServer({ port = 8080, host = "127.0.0.1", root = process.env.WEBFM_SERVE_ROOT || ROOT, mounts = MOUNTS, headers = {} } = {}) {
   const server = createServer((req, res) => {
-    handle(root, mounts, req, res).catch(() => {
+    handle(root, mounts, headers, req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500);
       res.end();
     });
@@ -145,15 +168,24 @@ export function startServer({ port = 8080, host = "127.0.0.1", root = process.en
 }
 
 function parseArgs(argv) {
-  const opts = { port: 8080, host: "127.0.0.1" };
+  const opts = { port: 8080, host: "127.0.0.1", headers: {} };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const [flag, inline] = a.includes("=") ? a.split(/=(.*)/s) : [a, undefined];
     const value = () => inline ?? argv[++i];
     if (flag === "--port" || flag === "-p") opts.port = Number(value());
     else if (flag === "--host") opts.host = value();
-    else if (flag === "--help" || flag === "-h") {
-      console.log("usage: node scripts/serve.mjs [--port 8080] [--host 127.0.0.1]");
+    else if (flag === "--csp" && inline === undefined) opts.headers["Content-Security-Policy"] = STRICT_CSP;
+    else if (flag === "--header") {
+      const h = value() ?? "";
+      const colon = h.indexOf(":");
+      if (colon < 1) {
+        console.error(`serve.mjs: --header wants "Name: value", got ${JSON.stringify(h)}`);
+        process.exit(2);
+      }
+      opts.headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
+    } else if (flag === "--help" || flag === "-h") {
+      console.log('usage: node scripts/serve.mjs [--port 8080] [--host 127.0.0.1] [--csp] [--header "Name: value"]...');
       process.exit(0);
     } else {
       console.error(`serve.mjs: unknown argument ${a}`);
