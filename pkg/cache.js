@@ -9,8 +9,16 @@
 // that then fails are deleted again (a corrupt file is never served from the
 // cache), and a full origin quota skips the cache with a warning that says how
 // much space the file needed.
+//
+// Every stored file's SHA-256 is kept beside it (cache "webfm-digests-v1"),
+// and a cached file is hashed again as it is read back (integrity.js): a file
+// whose bytes changed on disk fails that check, is evicted, and the load
+// fetches it again from the network.
+
+import { hashed } from "./integrity.js";
 
 export const CACHE_NAME = "webfm-models-v1";
+export const DIGESTS_NAME = "webfm-digests-v1";
 
 const MB = 1024 * 1024;
 const mb = (n) => (n < MB ? `${(n / 1024).toFixed(1)} KB` : `${(n / MB).toFixed(1)} MB`);
@@ -26,7 +34,9 @@ function cacheStorage() {
 /** Deletes every cached model file. Resolves to true when there was a cache to delete. */
 export async function clearCache() {
   const cs = cacheStorage();
-  return cs ? cs.delete(CACHE_NAME) : false;
+  if (!cs) return false;
+  const [models] = await Promise.all([cs.delete(CACHE_NAME), cs.delete(DIGESTS_NAME)]);
+  return models;
 }
 
 /** `{ files, bytes }` currently in the cache. */
@@ -73,20 +83,36 @@ function quotaMessage(url, size, free, quota) {
  * when the load failed, deletes what this load stored. `report` lists, per
  * URL, where it came from and whether it was stored.
  */
-export function cachingFetch({ mode = "default", onWarning, signal } = {}) {
+export function cachingFetch({ mode = "default", onWarning, signal, expected } = {}) {
   const cs = cacheStorage();
   const writes = [];
   const stored = [];
   const report = [];
+  /** URLs served from the cache whose bytes failed their check (evicted). */
+  const corrupt = [];
+  /** Digests of what this load downloaded, written beside the files when the load succeeds. */
+  const digests = new Map();
   const warn = (message) => {
     console.warn(message);
     onWarning?.(message);
   };
-  let opened;
+  let opened, openedDigests;
   const open = () => (opened ??= cs.open(CACHE_NAME));
+  const openDigests = () => (openedDigests ??= cs.open(DIGESTS_NAME));
+  const evict = (url) => writes.push(Promise.all([open().then((c) => c.delete(url)), openDigests().then((c) => c.delete(url))]).catch(() => {}));
 
   async function fetchThrough(url) {
-    if (!cs) return fetch(url, { signal });
+    const resp = await lookup(url);
+    await expected?.learn(url, resp);
+    return resp;
+  }
+
+  async function lookup(url) {
+    if (!cs) {
+      const resp = await fetch(url, { signal });
+      const want = expected?.want(url);
+      return want && resp.ok ? hashed(resp, url, { expected: want, onMismatch: (e) => expected.failures.push(e) }) : resp;
+    }
     const cache = await open();
     const hit = await cache.match(url);
     if (hit) {
@@ -97,11 +123,23 @@ export function cachingFetch({ mode = "default", onWarning, signal } = {}) {
       }
       if (fresh) {
         report.push({ url, from: "cache", bytes: Number(hit.headers.get("content-length")) || undefined });
-        return hit;
+        const known = await (await openDigests()).match(url).then((r) => r?.text());
+        const want = expected?.want(url) ?? known;
+        return hashed(hit, url, {
+          expected: want,
+          // A stored file from before digests were kept gets one now.
+          onDigest: (sri) => known || writes.push(openDigests().then((c) => c.put(url, new Response(sri))).catch(() => {})),
+          onMismatch: (e) => {
+            corrupt.push(url);
+            expected?.failures.push(e);
+            evict(url);
+          },
+        });
       }
     }
-    const resp = await fetch(url, { signal });
-    if (!resp.ok || !resp.body) return resp;
+    const fetched = await fetch(url, { signal });
+    if (!fetched.ok || !fetched.body) return fetched;
+    const resp = hashed(fetched, url, { expected: expected?.want(url), onDigest: (sri) => digests.set(url, sri), onMismatch: (e) => expected?.failures.push(e) });
     const size = Number(resp.headers.get("content-length")) || 0;
     const entry = { url, from: "network", bytes: size || undefined, stored: false };
     report.push(entry);
@@ -119,7 +157,7 @@ export function cachingFetch({ mode = "default", onWarning, signal } = {}) {
           stored.push(url);
         },
         async (e) => {
-          if (signal?.aborted) return; // the load was cancelled: nothing to say
+          if (signal?.aborted || expected?.failures.length) return; // cancelled, or refused: the load says why
           if (e?.name === "QuotaExceededError") {
             const now = await freeBytes();
             warn(quotaMessage(url, size, now.free, now.quota));
@@ -134,11 +172,15 @@ export function cachingFetch({ mode = "default", onWarning, signal } = {}) {
 
   async function finish(ok) {
     await Promise.all(writes);
-    if (!ok && cs && stored.length) {
-      const cache = await open();
-      await Promise.all(stored.map((u) => cache.delete(u)));
+    if (!cs || !stored.length) return;
+    if (!ok) {
+      const [cache, sums] = await Promise.all([open(), openDigests()]);
+      await Promise.all(stored.flatMap((u) => [cache.delete(u), sums.delete(u)]));
+      return;
     }
+    const sums = await openDigests();
+    await Promise.all(stored.filter((u) => digests.has(u)).map((u) => sums.put(u, new Response(digests.get(u))).catch(() => {})));
   }
 
-  return { fetch: fetchThrough, finish, report };
+  return { fetch: fetchThrough, finish, report, corrupt };
 }

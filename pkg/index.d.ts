@@ -68,6 +68,16 @@ export interface LoadOptions {
   /** Cancels the load at its next request or chunk: it rejects with an `AbortError` and frees what it had allocated. */
   signal?: AbortSignal;
   /**
+   * The SHA-256 each file must have, by file name, in the Subresource
+   * Integrity form: `{ "model.safetensors": "sha256-<base64>" }`. Checked as
+   * each file streams; a mismatch fails the load with an `IntegrityError`
+   * naming both hashes and leaves nothing in the cache. A sharded folder's
+   * `model.safetensors.index.json` may carry its shards' in an `integrity`
+   * object. (Cached files are checked against the digest stored with them
+   * whether or not this is given.)
+   */
+  integrity?: Record<string, string>;
+  /**
    * Called after the GPU device was lost and the model reloaded itself (on a
    * new device, or on the CPU path for `device: "auto"`), or failed to.
    */

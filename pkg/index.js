@@ -5,6 +5,7 @@
 
 import initWasm, * as wasm from "./webfm.js";
 import { cachingFetch } from "./cache.js";
+import { checkedFetch, Expected } from "./integrity.js";
 import { checkOptions } from "./options.js";
 
 export { clearCache, cacheUsage } from "./cache.js";
@@ -80,21 +81,28 @@ export async function memoryStats({ resetPeak = false } = {}) {
  * the load fails.
  */
 /** `LoadOptions` (index.d.ts): what the wasm `load` takes, and the wrapper's own. */
-const LOAD_OPTIONS = ["device", "bits", "group", "onProgress", "cache", "fetch", "signal", "onDeviceLost"];
+const LOAD_OPTIONS = ["device", "bits", "group", "onProgress", "cache", "fetch", "signal", "onDeviceLost", "integrity"];
 
 const aborted = () => new DOMException("webfm: loading was cancelled", "AbortError");
 
-async function load(kind, source, options = {}) {
+/**
+ * One load: through the cache (unless `cache: false` or a `fetch` of the
+ * caller's), every file checked against `integrity` and, from the cache,
+ * against the digest stored with it. A cached file that fails its check is
+ * evicted and the load runs once more, from the network.
+ */
+async function load(kind, source, options = {}, retry = true) {
   checkOptions("load options", options, LOAD_OPTIONS);
-  const { cache = true, onProgress, fetch: userFetch, signal, onDeviceLost, ...rest } = options ?? {};
+  const { cache = true, onProgress, fetch: userFetch, signal, onDeviceLost, integrity, ...rest } = options ?? {};
   if (signal?.aborted) throw aborted();
+  const expected = new Expected(integrity);
   await init({ onProgress });
-  const caching = cache && !userFetch ? cachingFetch({ mode: cache === "revalidate" ? "revalidate" : "default", signal, onWarning: (warning) => onProgress?.({ warning }) }) : null;
-  let via = userFetch ?? caching?.fetch;
+  const caching = cache && !userFetch ? cachingFetch({ mode: cache === "revalidate" ? "revalidate" : "default", signal, expected, onWarning: (warning) => onProgress?.({ warning }) }) : null;
+  let via = caching?.fetch ?? checkedFetch(userFetch ?? ((url) => fetch(url, { signal })), expected);
   if (signal) {
     // A cancelled load stops at its next request or body chunk: the wasm
     // side then fails and drops everything it had allocated.
-    const base = via ?? ((url) => fetch(url, { signal }));
+    const base = via;
     via = async (url) => {
       if (signal.aborted) throw aborted();
       return base(url);
@@ -111,7 +119,12 @@ async function load(kind, source, options = {}) {
     }
   } catch (e) {
     await caching?.finish(false);
-    throw signal?.aborted ? aborted() : e;
+    if (signal?.aborted) throw aborted();
+    if (retry && caching?.corrupt.length) {
+      onProgress?.({ warning: `webfm: ${caching.corrupt.join(", ")} changed in the cache; downloading again` });
+      return load(kind, source, options, false);
+    }
+    throw expected.failures[0] ?? e;
   }
   await caching?.finish(true);
   return { inner, cache: caching?.report ?? [] };

@@ -12,7 +12,7 @@
 import { checkOptions } from "./options.js";
 
 /** `WorkerLoadOptions` (worker.d.ts): `LoadOptions` without `fetch`, with `signal`. */
-const LOAD_OPTIONS = ["device", "bits", "group", "onProgress", "cache", "signal", "onDeviceLost"];
+const LOAD_OPTIONS = ["device", "bits", "group", "onProgress", "cache", "signal", "onDeviceLost", "integrity"];
 
 /** URLs are resolved against the page here: inside the Worker, relative URLs would resolve against the package. */
 function absolute(v) {

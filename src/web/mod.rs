@@ -7,6 +7,7 @@ mod alloc;
 mod fetch;
 mod finetune;
 mod generate;
+mod hash;
 mod model;
 mod options;
 

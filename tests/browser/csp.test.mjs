@@ -22,15 +22,6 @@ import { launch } from "./chromium.mjs";
 import { golden, log, MINUTE } from "./common.mjs";
 import { assertBreadFirst, assertSportsFirst, CHAT, chat, classify, decode, expectStatus, finetune, FOOTBALL, openTab, QUESTION, search } from "./demo-pages.mjs";
 
-/**
- * TextModel.generate (src/web/generate.rs) makes its iterator async-iterable
- * with `js_sys::Function::new_no_args("return this")`, a `new Function` the
- * policy refuses (EvalError at pkg/webfm.js's `__wbg_new_no_args_*`), on the
- * main thread and in a Worker alike. Until the wasm side does it without
- * eval, the tests that generate run as todo: they report but do not fail.
- */
-const GENERATE_USES_EVAL = "TextModel.generate calls new Function (src/web/generate.rs): refused by script-src without 'unsafe-eval'";
-
 /** Collects the violations reported in `browser`'s pages and their Workers; returns the growing list. */
 function watchViolations(browser) {
   const seen = [];
@@ -170,7 +161,7 @@ describe("the demo and the package under a strict Content-Security-Policy", { ti
     assert.deepEqual(v, []);
   });
 
-  test("Chat: SmolLM2 in the package's Worker streams PyTorch's first 4 greedy tokens", { timeout: 2 * MINUTE, todo: GENERATE_USES_EVAL }, async () => {
+  test("Chat: SmolLM2 in the package's Worker streams PyTorch's first 4 greedy tokens", { timeout: 2 * MINUTE }, async () => {
     let r;
     const v = await violationsDuring(async () => {
       await openTab(page, "chat");
@@ -222,7 +213,7 @@ describe("the demo and the package under a strict Content-Security-Policy", { ti
     assert.deepEqual(v, []);
   });
 
-  test("the package: tiny Qwen2 generates PyTorch's greedy tokens on the main thread and in its Worker", { timeout: MINUTE, todo: GENERATE_USES_EVAL }, async () => {
+  test("the package: tiny Qwen2 generates PyTorch's greedy tokens on the main thread and in its Worker", { timeout: MINUTE }, async () => {
     const dec = golden("tiny_decoders.json").models["tiny-qwen2"].cases[0];
     let r;
     const v = await violationsDuring(async () => {

@@ -72,6 +72,7 @@ const loadOptions: Required<LoadOptions> = {
   fetch: (url: string) => fetch(url),
   signal: controller.signal,
   onDeviceLost,
+  integrity: { "model.safetensors": "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=" },
 };
 
 const encodeOptions: Required<EncodeOptions> = { truncate: true, maxTokens: 64 };
@@ -130,6 +131,7 @@ const workerLoadOptions: Required<WorkerLoadOptions> = {
   cache: false,
   signal: controller.signal,
   onDeviceLost,
+  integrity: { "model.safetensors": "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=" },
 };
 const workerCreateOptions = { ...workerLoadOptions, task: "classify" } satisfies Required<WorkerCreateOptions>;
 
