@@ -162,19 +162,22 @@ class Loaded {
   }
 
   #watch(inner) {
-    inner.onDeviceLost?.((reason) => this.#recover(reason));
+    inner.onDeviceLost?.((reason) => this.#recover(reason, inner));
   }
 
-  /** Reloads once per loss; concurrent failures share the one reload. */
-  #recover(reason) {
-    if (this.#recovery || !this.#m) return this.#recovery;
-    const old = this.#m;
+  /**
+   * Reloads once per loss of `old`'s device: concurrent failures share the
+   * one reload, and news of a device already replaced is ignored.
+   */
+  #recover(reason, old) {
+    if (this.#recovery || !this.#m || old !== this.#m) return this.#recovery;
     const from = old.info().device;
     this.#recovery = (async () => {
       const event = { reason, from, to: null, recovered: false, error: null };
       try {
         const { inner, cache } = await this.#reload();
-        if (!this.#m) {
+        if (this.#m !== old) {
+          // Disposed while reloading: drop the new one too.
           inner.dispose();
           inner.free();
           return;
@@ -189,15 +192,14 @@ class Loaded {
         this.#watch(inner);
         event.to = inner.info().device;
         event.recovered = true;
+        old.dispose();
+        old.free();
       } catch (e) {
+        // The lost model stays (tokenize still works); the rest throws this.
         this.#broken = new Error(`webfm: the GPU device was lost (${reason}) and the model could not be reloaded: ${e?.message ?? e}`);
         this.#broken.name = "DeviceLost";
         event.error = this.#broken.message;
       } finally {
-        try {
-          old.dispose();
-          old.free();
-        } catch {}
         this.#recovery = null;
       }
       this.#events.push(event);
@@ -225,10 +227,11 @@ class Loaded {
 
   /** Runs `f(inner)` on the current device; a `DeviceLost` failure starts the reload and is passed on. */
   async _call(f) {
+    const m = await this._ready();
     try {
-      return await f(await this._ready());
+      return await f(m);
     } catch (e) {
-      if (isLost(e)) this.#recover(e.message);
+      if (isLost(e)) this.#recover(e.message, m);
       throw e;
     }
   }
@@ -239,12 +242,13 @@ class Loaded {
    * starts the reload.
    */
   _stream(open) {
+    let m = this.#recovery ? null : this._live();
     const lost = (e) => {
-      if (isLost(e)) this.#recover(e.message);
+      if (isLost(e)) this.#recover(e.message, m);
       throw e;
     };
-    let s = this.#recovery ? null : open(this._live());
-    const got = s ? Promise.resolve(s) : this._ready().then((m) => (s = open(m)));
+    let s = m ? open(m) : null;
+    const got = s ? Promise.resolve(s) : this._ready().then((ready) => (s = open((m = ready))));
     return {
       next: () => got.then((it) => it.next()).catch(lost),
       return: () => got.then((it) => it.return()).catch(lost),
@@ -273,11 +277,14 @@ class Loaded {
   }
   /** As the wasm `info()`, with the cache report and `deviceLost`: every loss so far and what came of it. */
   info() {
-    return { ...this._live().info(), cache: this.#cache, deviceLost: this.#events.slice() };
+    if (!this.#m) throw new Error("webfm: this model was disposed");
+    return { ...this.#m.info(), cache: this.#cache, deviceLost: this.#events.slice() };
   }
-  /** Test hook: destroys the GPU device as a driver reset would. */
+  /** Test hook: destroys the GPU device as a driver reset would (the reload starts at once). */
   _loseDevice() {
-    this._live()._loseDevice();
+    const m = this._live();
+    m._loseDevice();
+    this.#recover("destroyed by the test hook", m);
   }
   /** Frees the model's GPU memory and wasm objects now; later calls throw. */
   dispose() {

@@ -164,6 +164,34 @@ impl Decoder {
     }
 
     /// A KV cache on the model's device for `capacity` positions.
+    /// Refuses a KV cache of `capacity` positions that cannot fit, before
+    /// anything runs: on the GPU one layer's keys (or values) in one buffer,
+    /// on the CPU path in wasm32 all layers' in the memory left. The error
+    /// names the sizes.
+    pub fn check_cache(&self, capacity: usize) -> Result<()> {
+        let (layers, width) = match &self.net {
+            Net::Llama(m) => m.cache_shape(),
+            Net::Gpt2(m) => m.cache_shape(),
+        };
+        let per_tensor = capacity as u64 * width as u64 * 4;
+        let what = || format!("a KV cache of {capacity} positions × {width} floats per layer (lower maxNewTokens or the prompt)");
+        match &self.device {
+            Device::Gpu(g) if per_tensor > g.max_binding_bytes() => {
+                Err(Error::LimitExceeded { what: what(), needed: per_tensor, limit_name: "maxStorageBufferBindingSize", limit: g.max_binding_bytes() })
+            }
+            Device::Cpu => match crate::platform::memory_left() {
+                Some(left) if 2 * layers as u64 * per_tensor > left => Err(Error::LimitExceeded {
+                    what: format!("{} for {layers} layers", what()),
+                    needed: 2 * layers as u64 * per_tensor,
+                    limit_name: "wasm32 memory left (4 GiB less what the page holds)",
+                    limit: left,
+                }),
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
     pub fn new_cache(&self, capacity: usize) -> Result<KvCache> {
         let (layers, width) = match &self.net {
             Net::Llama(m) => m.cache_shape(),

@@ -41,16 +41,34 @@ pub struct WeightsLoader<'p> {
     file: String,
     stream: SafetensorsStream,
     params: &'p mut Params,
+    /// The header's tensors were checked against the device's limits.
+    checked: bool,
 }
+
+/// Memory kept free for running a model on the CPU path beyond its weights
+/// (activations, a KV cache, the tokenizer): a load that would leave less fails.
+pub const RUN_HEADROOM: u64 = 64 << 20;
 
 impl<'p> WeightsLoader<'p> {
     pub fn new(file: &str, params: &'p mut Params) -> WeightsLoader<'p> {
-        WeightsLoader { file: file.to_string(), stream: SafetensorsStream::new(file), params }
+        WeightsLoader { file: file.to_string(), stream: SafetensorsStream::new(file), params, checked: false }
     }
 
+    /// Takes the next bytes of the file. Once its header has arrived, the
+    /// whole file is checked against the device's limits, so a model that
+    /// cannot fit fails after its first chunk, not its last.
     pub fn push(&mut self, chunk: &[u8]) -> Result<()> {
-        let (params, file) = (&mut *self.params, &self.file);
-        self.stream.push(chunk, &mut |info, bytes| params.add(file, info, bytes))
+        let mut chunk = chunk;
+        while !chunk.is_empty() {
+            let (params, file) = (&mut *self.params, &self.file);
+            let n = self.stream.push_some(chunk, &mut |info, bytes| params.add(file, info, bytes))?;
+            chunk = &chunk[n..];
+            if let (false, Some(h)) = (self.checked, self.stream.header()) {
+                self.checked = true;
+                self.params.check_fits(&self.file, &h.tensors, RUN_HEADROOM)?;
+            }
+        }
+        Ok(())
     }
 
     /// Bytes of this file received so far.

@@ -100,6 +100,66 @@ impl Params {
         self.params.contains_key(name)
     }
 
+    /// Bytes `info` will take on this device once added (f16 and bf16 widen
+    /// to f32 unless the GPU keeps f16; quantized on load: codes, scales and biases).
+    fn device_bytes(&self, info: &TensorInfo) -> u64 {
+        let numel = info.numel() as u64;
+        let float = matches!(info.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16);
+        match self.quantize {
+            Some(q) if float && quantizable(&info.name, &info.shape) && info.shape[1].is_multiple_of(q.group) => {
+                numel * q.bits as u64 / 8 + numel / q.group as u64 * 8
+            }
+            _ if float => {
+                let keep_f16 = info.dtype == Dtype::F16 && matches!(&self.device, Device::Gpu(g) if g.has_f16());
+                numel * if keep_f16 { 2 } else { 4 }
+            }
+            _ if info.dtype == Dtype::U32 => numel * 4,
+            _ => 0,
+        }
+    }
+
+    /// Refuses a weights file that cannot fit before its tensors download:
+    /// on the CPU path in wasm32, the bytes they will take against the 4 GiB
+    /// the page's memory can reach (less what is allocated and `headroom` for
+    /// running the model); on the GPU, a row (or a 1-D tensor) larger than one
+    /// buffer may hold. The error names the sizes.
+    pub fn check_fits(&self, file: &str, tensors: &[TensorInfo], headroom: u64) -> Result<()> {
+        match &self.device {
+            Device::Cpu => {
+                let Some(left) = crate::platform::memory_left() else { return Ok(()) };
+                let needed: u64 = tensors.iter().map(|t| self.device_bytes(t)).sum::<u64>() + headroom;
+                if needed > left {
+                    return Err(Error::LimitExceeded {
+                        what: format!(
+                            "{file}: its weights on the CPU path ({} MB, and {} MB to run the model)",
+                            needed.saturating_sub(headroom) >> 20,
+                            headroom >> 20
+                        ),
+                        needed,
+                        limit_name: "wasm32 memory left (4 GiB less what the page holds)",
+                        limit: left,
+                    });
+                }
+            }
+            Device::Gpu(g) => {
+                let cap = g.max_binding_bytes();
+                for t in tensors {
+                    let rows = if t.shape.len() >= 2 { t.shape[0].max(1) as u64 } else { 1 };
+                    let row = self.device_bytes(t) / rows;
+                    if row > cap {
+                        return Err(Error::LimitExceeded {
+                            what: format!("{file}: tensor {} (shape {:?}), one row of which", t.name, t.shape),
+                            needed: row,
+                            limit_name: "maxStorageBufferBindingSize",
+                            limit: cap,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Moves one tensor (`bytes` exactly as in the file) onto the device.
     pub fn add(&mut self, file: &str, info: &TensorInfo, bytes: &[u8]) -> Result<()> {
         if self.params.contains_key(&info.name) {
@@ -185,6 +245,8 @@ impl Params {
                     blocks.push(Tensor::from_gpu_bytes(g, &bytes[r.0 * size..r.1 * size], dtype, &shape_of(r))?);
                 }
             }
+            // One block (always, on the CPU): the widened values become the tensor.
+            _ if ranges.len() == 1 => blocks.push(Tensor::from_f32_vec(&self.device, widen(info.dtype, bytes), &shape)?),
             _ => {
                 let wide = widen(info.dtype, bytes);
                 for r in ranges {

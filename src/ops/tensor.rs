@@ -97,6 +97,20 @@ impl Tensor {
         Ok(Tensor { shape: shape.to_vec(), dtype: DType::F32, storage })
     }
 
+    /// As [`from_f32`](Self::from_f32), taking the values: on the CPU they
+    /// become the tensor's storage with no copy.
+    pub fn from_f32_vec(device: &Device, data: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
+        check_len(data.len(), shape)?;
+        match device {
+            Device::Cpu => Ok(Tensor {
+                shape: shape.to_vec(),
+                dtype: DType::F32,
+                storage: Storage::Cpu(candle_core::Tensor::from_vec(data, shape, &candle_core::Device::Cpu)?),
+            }),
+            Device::Gpu(_) => Tensor::from_f32(device, &data, shape),
+        }
+    }
+
     /// Copies half-precision `data` onto `device`. A GPU without `shader-f16`
     /// keeps it as f32 instead (same values, twice the bytes).
     pub fn from_f16(device: &Device, data: &[half::f16], shape: &[usize]) -> Result<Tensor> {

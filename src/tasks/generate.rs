@@ -25,7 +25,7 @@ impl Decoder {
                 opt.max_new_tokens
             )));
         }
-        Ok(())
+        self.check_cache(need)
     }
 }
 

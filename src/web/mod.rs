@@ -3,7 +3,6 @@
 //! Options objects are read into the structs of `options.rs`, so a misspelt
 //! option is an error, never silently ignored.
 
-mod alloc;
 mod fetch;
 mod finetune;
 mod generate;
@@ -81,7 +80,7 @@ pub async fn adapter_info() -> Result<JsValue, JsError> {
 /// shrinks). For watching a long-lived page's memory.
 #[wasm_bindgen(js_name = memoryStats)]
 pub fn memory_stats(reset_peak: Option<bool>) -> Result<JsValue, JsError> {
-    let (live, peak) = alloc::heap(reset_peak.unwrap_or(false));
+    let (live, peak) = crate::platform::heap(reset_peak.unwrap_or(false));
     #[cfg(target_arch = "wasm32")]
     let linear = core::arch::wasm32::memory_size(0) * 65536;
     #[cfg(not(target_arch = "wasm32"))]

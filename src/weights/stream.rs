@@ -6,7 +6,7 @@
 
 use super::safetensors::{header_size, Header, TensorInfo};
 use crate::error::bad;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 pub struct SafetensorsStream {
     file: String,
@@ -44,6 +44,19 @@ impl SafetensorsStream {
     pub fn push(&mut self, chunk: &[u8], sink: &mut dyn FnMut(&TensorInfo, &[u8]) -> Result<()>) -> Result<()> {
         let mut chunk = chunk;
         while !chunk.is_empty() {
+            let n = self.push_some(chunk, sink)?;
+            chunk = &chunk[n..];
+        }
+        Ok(())
+    }
+
+    /// As [`push`](Self::push), but returns when the header has just been
+    /// parsed (before any tensor's bytes are buffered, so the caller can
+    /// check the header first): the number of bytes of `chunk` taken.
+    pub fn push_some(&mut self, whole: &[u8], sink: &mut dyn FnMut(&TensorInfo, &[u8]) -> Result<()>) -> Result<usize> {
+        let mut chunk = whole;
+        while !chunk.is_empty() {
+            let had_header = self.header.is_some();
             let want = self.wanted()?;
             match want {
                 // Past the last tensor: any byte here is too many.
@@ -58,9 +71,9 @@ impl SafetensorsStream {
                     ));
                 }
                 Some(end) => {
-                    let take = ((end - self.received()) as usize).min(chunk.len());
+                    let take = (end - self.received()).min(chunk.len() as u64) as usize;
                     if self.buf.is_empty() {
-                        self.buf.reserve_exact((end - self.pos) as usize);
+                        self.reserve(end - self.pos)?;
                     }
                     self.buf.extend_from_slice(&chunk[..take]);
                     self.peak = self.peak.max(self.buf.len());
@@ -68,10 +81,35 @@ impl SafetensorsStream {
                     if self.received() == end {
                         self.complete(sink)?;
                     }
+                    if !had_header && self.header.is_some() {
+                        break;
+                    }
                 }
             }
         }
-        Ok(())
+        Ok(whole.len() - chunk.len())
+    }
+
+    /// Room for the next `bytes` (one tensor, or the header): a size this
+    /// process cannot hold is an error that names it, never an abort.
+    fn reserve(&mut self, bytes: u64) -> Result<()> {
+        let what = || match &self.header {
+            None => "the header".to_string(),
+            Some(h) => format!("tensor {}", h.tensors[self.next].name),
+        };
+        let too_big = |_| Error::LimitExceeded {
+            what: format!("{}: {} (held whole while it arrives)", self.file, what()),
+            needed: bytes,
+            limit_name: "memory this process can allocate",
+            limit: isize::MAX as u64,
+        };
+        let n = usize::try_from(bytes).map_err(too_big)?;
+        self.buf.try_reserve_exact(n).map_err(|_| Error::LimitExceeded {
+            what: format!("{}: {} (held whole while it arrives)", self.file, what()),
+            needed: bytes,
+            limit_name: "memory this process could allocate",
+            limit: crate::platform::memory_left().unwrap_or(0),
+        })
     }
 
     /// The file offset up to which bytes are needed for the next step (the

@@ -129,4 +129,36 @@ describe("a lost GPU device", { timeout: 15 * MINUTE }, () => {
       assert.ok(r.events.every((e) => e.recovered));
     });
   }
+
+  test("device: auto, and no GPU to be had after the loss: the model goes on on the CPU path", { timeout: 5 * MINUTE }, async () => {
+    const r = await ctx.page.evaluate(async (url) => {
+      const { TextModel } = await import("/pkg/index.js");
+      const events = [];
+      const lm = await TextModel.load(url, { device: "auto", onDeviceLost: (e) => events.push(e) });
+      const ids = async () => {
+        const it = lm.generate("hello", { maxNewTokens: 12, ignoreEos: true });
+        for await (const _ of it);
+        return it.stats().ids;
+      };
+      const request = navigator.gpu.requestAdapter;
+      try {
+        const before = await ids();
+        const kindBefore = lm.info().deviceKind;
+        // From now on this page gets no adapter, as after a GPU process crash that blocklists the GPU.
+        navigator.gpu.requestAdapter = async () => null;
+        lm._loseDevice();
+        const after = await ids();
+        return { before, after, kindBefore, kindAfter: lm.info().deviceKind, events };
+      } finally {
+        navigator.gpu.requestAdapter = request;
+        lm.dispose();
+      }
+    }, TINY_LM);
+    log(`auto without a GPU: ${r.kindBefore} -> ${r.kindAfter}; event ${JSON.stringify(r.events[0])}`);
+    assert.equal(r.kindBefore, "webgpu");
+    assert.equal(r.kindAfter, "cpu");
+    assert.equal(r.events[0]?.recovered, true);
+    assert.match(r.events[0].to, /^cpu/);
+    assert.deepEqual(r.after, r.before, "the CPU path gives the same greedy ids");
+  });
 });

@@ -90,10 +90,10 @@ describe("memory across loads and long sessions", { timeout: 30 * MINUTE }, () =
 
   // On WebGPU fewer cycles: each new SwiftShader device compiles its kernels
   // again (seconds per cycle).
-  test("tiny decoders: 100 cycles each on the CPU path (finished and abandoned streams), 20 on WebGPU", { timeout: 10 * MINUTE }, async () => {
+  test("tiny decoders: 100 cycles each on the CPU path (finished and abandoned streams), 10 on WebGPU", { timeout: 10 * MINUTE }, async () => {
     await flat("tiny-qwen2 cpu", { kind: "TextModel", model: "/tests/models/tiny-qwen2/", device: "cpu", cycles: 100, use: "generate" });
     await flat("tiny-llama3 cpu, abandoned", { kind: "TextModel", model: "/tests/models/tiny-llama3/", device: "cpu", cycles: 100, use: "generate-abandoned" });
-    await flat("tiny-qwen2 webgpu", { kind: "TextModel", model: "/tests/models/tiny-qwen2/", device: "webgpu", cycles: 20, use: "generate" });
+    await flat("tiny-qwen2 webgpu", { kind: "TextModel", model: "/tests/models/tiny-qwen2/", device: "webgpu", cycles: 10, use: "generate" });
   });
 
   test("encoders: tiny BERT 100 cycles on the CPU path, 20 on WebGPU", { timeout: 10 * MINUTE }, async () => {
@@ -145,6 +145,34 @@ describe("memory across loads and long sessions", { timeout: 30 * MINUTE }, () =
     for (const h of r.heap) assert.ok(Math.abs(h - r.heap[0]) <= HEAP_SLACK, `heap moved ${r.heap[0]} -> ${h} between generations`);
     for (const h of r.embedHeap) assert.ok(Math.abs(h - r.embedHeap[0]) <= HEAP_SLACK, `heap moved ${r.embedHeap[0]} -> ${h} between embeds`);
     assert.ok(r.same, "500 embeddings of one sentence all equal the first");
+  });
+
+  test("a load cancelled with an AbortSignal rejects with AbortError and frees what it had allocated", { timeout: 5 * MINUTE }, async () => {
+    const r = await ctx.page.evaluate(async () => {
+      const w = window.webfm;
+      const { Model, TextModel } = await import("/pkg/index.js");
+      const out = [];
+      for (const [Class, url] of [[TextModel, "/models/smollm2/"], [Model, "/models/minilm/"]]) {
+        const before = w.memoryStats().heapBytes;
+        const ctrl = new AbortController();
+        let seen = 0;
+        let failure = null;
+        try {
+          // Aborted once 8 MB of the weights have arrived.
+          await Class.load(url, { device: "cpu", cache: false, signal: ctrl.signal, onProgress: (p) => p.loaded > 8 << 20 && ((seen = p.loaded), ctrl.abort()) });
+        } catch (e) {
+          failure = e.name;
+        }
+        out.push({ url, failure, seen, left: w.memoryStats().heapBytes - before });
+      }
+      return out;
+    });
+    for (const x of r) {
+      log(`cancelled load of ${x.url} at ${MB(x.seen)} MB: ${x.failure}; ${x.left} bytes left allocated`);
+      assert.equal(x.failure, "AbortError");
+      assert.ok(x.seen > 0, "the load was under way");
+      assert.ok(x.left <= HEAP_SLACK, `${x.url}: ${x.left} bytes still allocated after the cancelled load`);
+    }
   });
 
   test("MiniLM on the CPU path: 20 load/embed/dispose cycles", { timeout: 10 * MINUTE }, () =>

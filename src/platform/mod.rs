@@ -1,5 +1,33 @@
 //! The few things that differ between the browser and a native process:
-//! a clock, and whether `navigator.gpu` exists.
+//! a clock, whether `navigator.gpu` exists, and how much memory is left.
+
+#[cfg(target_arch = "wasm32")]
+mod alloc;
+
+/// wasm32's linear memory can grow to 4 GiB and no further.
+#[cfg(target_arch = "wasm32")]
+const WASM32_MEMORY: u64 = 4 << 30;
+
+/// `(live, peak)` bytes of the wasm heap (`reset_peak` starts the peak again
+/// from now); natively not counted: `(0, 0)`.
+pub fn heap(reset_peak: bool) -> (usize, usize) {
+    #[cfg(target_arch = "wasm32")]
+    return alloc::heap(reset_peak);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = reset_peak;
+        (0, 0)
+    }
+}
+
+/// Bytes this process may still allocate on the CPU: in wasm32, 4 GiB less
+/// the heap's live bytes; natively no limit is known (`None`).
+pub fn memory_left() -> Option<u64> {
+    #[cfg(target_arch = "wasm32")]
+    return Some(WASM32_MEMORY.saturating_sub(alloc::heap(false).0 as u64));
+    #[cfg(not(target_arch = "wasm32"))]
+    None
+}
 
 /// Milliseconds from an arbitrary origin, for timing.
 #[cfg(not(target_arch = "wasm32"))]
