@@ -60,7 +60,18 @@ impl SafetensorsStream {
                 Some(end) => {
                     let take = ((end - self.received()) as usize).min(chunk.len());
                     if self.buf.is_empty() {
-                        self.buf.reserve_exact((end - self.pos) as usize);
+                        // The size is the header's word, not yet bytes that
+                        // arrived: one it cannot allocate is an error, not an abort.
+                        let need = end - self.pos;
+                        let tensor = self.header.as_ref().and_then(|h| h.tensors.get(self.next)).map(|t| t.name.clone());
+                        usize::try_from(need).ok().and_then(|n| self.buf.try_reserve_exact(n).ok()).ok_or_else(|| {
+                            bad(
+                                &self.file,
+                                tensor.as_deref(),
+                                "a tensor this machine can hold in memory",
+                                format!("{need} bytes, which could not be allocated"),
+                            )
+                        })?;
                     }
                     self.buf.extend_from_slice(&chunk[..take]);
                     self.peak = self.peak.max(self.buf.len());
