@@ -20,12 +20,11 @@ pub struct Encoded {
 
 impl Tokenizer {
     pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Tokenizer> {
-        let mut inner = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| Error::Format {
-            file: file.into(),
-            tensor: None,
-            expected: "a Hugging Face tokenizer.json".into(),
-            found: e.to_string(),
-        })?;
+        let bad = |found: String| Error::Format { file: file.into(), tensor: None, expected: "a Hugging Face tokenizer.json".into(), found };
+        // The JSON first: tokenizers 0.23 panics (`expect("Helper")`) on
+        // malformed JSON inside "decoder" (found by fuzzing, tests/fuzz-regressions/tokenizer-*).
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        let mut inner = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
         inner.with_padding(None);
         inner.with_truncation(None).map_err(|e| Error::InvalidArgument(format!("{file}: cannot switch truncation off: {e}")))?;
         Ok(Tokenizer { inner })

@@ -1,16 +1,19 @@
 //! A deterministic stand-in for the `cargo fuzz` targets in `fuzz/`: both
-//! parsers (and the conversions after them) run over thousands of mutated
-//! valid files and must return, never panic. The fuzz targets call the same
-//! `exercise_*` logic on arbitrary bytes.
+//! weight-file parsers (and the conversions after them) run over thousands of
+//! mutated valid files and must return, never panic. They run what the
+//! targets `safetensors_header` and `gguf` run (`fuzz/exercise.rs`); the
+//! inputs a fuzzer found are replayed by `tests/fuzz_regressions.rs`.
 
 mod common;
+#[path = "../fuzz/exercise.rs"]
+mod exercise;
 
 use common::{all_value_types, random_data, write_gguf, GgufTensor, Rng};
+use exercise::{gguf as exercise_gguf, safetensors_header as exercise_safetensors};
 use std::collections::BTreeMap;
 use webfm::weights::gguf::Gguf;
-use webfm::weights::gguf_convert::convert;
 use webfm::weights::gguf_types::GgmlType;
-use webfm::weights::safetensors::{header_size, Dtype, Header, SafeTensors};
+use webfm::weights::safetensors::{Dtype, SafeTensors};
 use webfm::weights::safetensors_write::{f16_bytes, f32_bytes, serialize, Entry};
 
 const MUTATIONS: usize = 10_000;
@@ -21,29 +24,6 @@ fn write_seed(target: &str, bytes: &[u8]) {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("valid"), bytes).unwrap();
-    }
-}
-
-/// What the fuzz targets do with their input.
-fn exercise_safetensors(bytes: &[u8]) {
-    if header_size("fuzz", bytes).is_ok() {
-        let _ = Header::parse("fuzz", bytes);
-    }
-    if let Ok(st) = SafeTensors::parse("fuzz", bytes) {
-        for t in st.tensors() {
-            let _ = t.to_f32();
-            let _ = t.to_u32();
-        }
-    }
-}
-
-fn exercise_gguf(bytes: &[u8]) {
-    if let Ok(g) = Gguf::parse("fuzz", bytes) {
-        for t in &g.tensors {
-            if let Ok(c) = convert(&g, bytes, &t.name) {
-                let _ = c.to_f32();
-            }
-        }
     }
 }
 
@@ -122,12 +102,4 @@ fn gguf_parser_never_panics_on_mutations() {
         parsed += Gguf::parse("m", &b).is_ok() as usize;
     }
     eprintln!("gguf: {MUTATIONS} mutations, {parsed} still parsed");
-}
-
-/// Inputs that crashed a fuzz target once (`fuzz/`), kept so they never do again.
-#[test]
-fn fuzz_regressions_do_not_panic() {
-    // A Q4 tensor with ne[0] near 2^61: `cols * bits` overflowed in
-    // QuantizedMatrix::words_per_row (found by `cargo fuzz run gguf`, 2026-11-30).
-    exercise_gguf(include_bytes!("fuzz-regressions/gguf-crash-9622e871"));
 }

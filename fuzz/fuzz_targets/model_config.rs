@@ -1,0 +1,8 @@
+//! Fuzz target `model_config` (what it reads: `exercise::model_config` in `fuzz/exercise.rs`):
+//! any input must give a value or an error, never a panic.
+#![no_main]
+
+#[path = "../exercise.rs"]
+mod exercise;
+
+libfuzzer_sys::fuzz_target!(|bytes: &[u8]| exercise::model_config(bytes));
