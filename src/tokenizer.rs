@@ -18,33 +18,31 @@ pub struct Encoded {
     pub truncated: bool,
 }
 
-/// Checks a `"post_processor"` (a `Sequence` of them too) for what
+/// Checks a `"post_processor"` (and those of a `"processors"` list) for what
 /// `TemplateProcessing` indexes without checking when it encodes: every
 /// special token a template names is in its `"special_tokens"`, and the
-/// single template uses only sequence A.
+/// single template uses only sequence A. By shape, not by `"type"`, which
+/// tokenizers does not check for it.
 fn check_post_processor(p: &serde_json::Value) -> std::result::Result<(), String> {
-    match p.get("type").and_then(|t| t.as_str()) {
-        Some("Sequence") => p.get("processors").and_then(|v| v.as_array()).map_or(Ok(()), |ps| ps.iter().try_for_each(check_post_processor)),
-        Some("TemplateProcessing") => {
-            let tokens = p.get("special_tokens").and_then(|v| v.as_object());
-            for (template, sequences) in [("single", &["A"][..]), ("pair", &["A", "B"][..])] {
-                for piece in p.get(template).and_then(|v| v.as_array()).into_iter().flatten() {
-                    if let Some(id) = piece.pointer("/SpecialToken/id").and_then(|v| v.as_str()) {
-                        if !tokens.is_some_and(|t| t.contains_key(id)) {
-                            return Err(format!("post_processor {template} template naming {id:?}, which is not among its special_tokens"));
-                        }
-                    }
-                    if let Some(seq) = piece.pointer("/Sequence/id").and_then(|v| v.as_str()) {
-                        if !sequences.contains(&seq) {
-                            return Err(format!("post_processor {template} template using sequence {seq:?}"));
-                        }
-                    }
+    if let Some(ps) = p.get("processors").and_then(|v| v.as_array()) {
+        ps.iter().try_for_each(check_post_processor)?;
+    }
+    let tokens = p.get("special_tokens").and_then(|v| v.as_object());
+    for (template, sequences) in [("single", &["A"][..]), ("pair", &["A", "B"][..])] {
+        for piece in p.get(template).and_then(|v| v.as_array()).into_iter().flatten() {
+            if let Some(id) = piece.pointer("/SpecialToken/id").and_then(|v| v.as_str()) {
+                if !tokens.is_some_and(|t| t.contains_key(id)) {
+                    return Err(format!("post_processor {template} template naming {id:?}, which is not among its special_tokens"));
                 }
             }
-            Ok(())
+            if let Some(seq) = piece.pointer("/Sequence/id").and_then(|v| v.as_str()) {
+                if !sequences.contains(&seq) {
+                    return Err(format!("post_processor {template} template using sequence {seq:?}"));
+                }
+            }
         }
-        _ => Ok(()),
     }
+    Ok(())
 }
 
 impl Tokenizer {
