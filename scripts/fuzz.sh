@@ -10,7 +10,8 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     (nice -n 19 scripts/fuzz.sh 60 gguf)
 #
 # Needs the nightly toolchain and cargo-fuzz (installed from crates.io when
-# missing). Extra libFuzzer flags: FUZZ_ARGS="-max_len=65536"; the fuzz
+# missing). An input that runs over 30 s counts as a timeout. Extra
+# libFuzzer flags: FUZZ_ARGS="-max_len=65536"; the fuzz
 # build's own target folder (default fuzz/target): FUZZ_TARGET_DIR. Prints one
 # line per target, as fuzz/README.md's table records it; exits 1 if any
 # target found an input.
@@ -62,7 +63,7 @@ for t in "${targets[@]}"; do
     esac
     [ "$t" = safetensors_stream ] && extra="$extra -malloc_limit_mb=1048576"
     # shellcheck disable=SC2086
-    (cd fuzz && cargo +nightly fuzz run "${dir_args[@]}" "$t" "corpus/$t" -- -max_total_time="$secs" -print_final_stats=1 $extra ${FUZZ_ARGS:-}) >"$log" 2>&1 || rc=$?
+    (cd fuzz && cargo +nightly fuzz run "${dir_args[@]}" "$t" "corpus/$t" -- -max_total_time="$secs" -timeout=30 -print_final_stats=1 $extra ${FUZZ_ARGS:-}) >"$log" 2>&1 || rc=$?
     took=$(($(date +%s) - start))
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     [ -n "$runs" ] || runs=$(grep -o '^#[0-9]*' "$log" | tail -n 1 | tr -d '#')
