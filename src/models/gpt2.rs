@@ -57,6 +57,10 @@ impl Gpt2ConfigJson {
     pub fn validate(&self) -> Result<Gpt2Config> {
         let file = CONFIG_FILE;
         let (hidden, heads) = (positive(self.n_embd, "n_embd")?, positive(self.n_head, "n_head")?);
+        // c_attn is 3 × n_embd wide and n_inner defaults to 4 × n_embd.
+        if hidden.checked_mul(4).is_none() {
+            return Err(bad(file, None, "an n_embd whose 4 × n_embd fits in usize", hidden.to_string()));
+        }
         if hidden % heads != 0 {
             return Err(bad(file, None, format!("n_embd divisible by the {heads} heads"), hidden.to_string()));
         }
@@ -76,7 +80,7 @@ impl Gpt2ConfigJson {
             hidden,
             layers: positive(self.n_layer, "n_layer")?,
             heads,
-            inner: self.n_inner.unwrap_or(4 * hidden),
+            inner: self.n_inner.unwrap_or(4 * hidden), // checked above
             max_positions: positive(self.n_positions, "n_positions")?,
             eps: self.layer_norm_epsilon.unwrap_or(1e-5),
             quantization,

@@ -117,6 +117,10 @@ impl LlamaConfigJson {
         if head_dim == 0 || !head_dim.is_multiple_of(2) {
             return Err(bad(file, None, "an even head size (head_dim, or hidden_size / num_attention_heads)", head_dim.to_string()));
         }
+        // The q projection is num_attention_heads × head_dim wide (k and v, with fewer heads, narrower).
+        if heads.checked_mul(head_dim).is_none() {
+            return Err(bad(file, None, "num_attention_heads × head_dim that fits in usize", format!("{heads} × {head_dim}")));
+        }
         let act = self.hidden_act.as_deref().unwrap_or("silu");
         if act != "silu" {
             return Err(bad(file, None, "\"hidden_act\": \"silu\" (SwiGLU)", format!("{act:?}")));
