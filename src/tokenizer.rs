@@ -73,7 +73,8 @@ impl Tokenizer {
         // "decoder", "normalizer" and "post_processor".
         #[derive(serde::Deserialize)]
         struct Head {
-            decoder: Option<serde_json::Value>,
+            #[serde(rename = "decoder")]
+            _decoder: Option<serde_json::Value>,
             normalizer: Option<serde_json::Value>,
             post_processor: Option<serde_json::Value>,
         }
