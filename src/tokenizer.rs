@@ -18,6 +18,22 @@ pub struct Encoded {
     pub truncated: bool,
 }
 
+/// Checks every `"Precompiled"` normalizer (in a `Sequence` too) the way
+/// tokenizers reads it, which panics where this returns the error.
+fn check_precompiled(v: &serde_json::Value) -> std::result::Result<(), String> {
+    match v {
+        serde_json::Value::Array(a) => a.iter().try_for_each(check_precompiled),
+        serde_json::Value::Object(o) if o.get("type").and_then(|t| t.as_str()) == Some("Precompiled") => {
+            // From text, as tokenizers does: the charsmap is read as a borrowed string.
+            serde_json::from_str::<tokenizers::normalizers::precompiled::Precompiled>(&v.to_string())
+                .map(|_| ())
+                .map_err(|e| format!("a Precompiled normalizer whose precompiled_charsmap does not parse: {e}"))
+        }
+        serde_json::Value::Object(o) => o.values().try_for_each(check_precompiled),
+        _ => Ok(()),
+    }
+}
+
 /// Checks a `"post_processor"` (and those of a `"processors"` list) for what
 /// `TemplateProcessing` indexes without checking when it encodes: every
 /// special token a template names is in its `"special_tokens"`, and the
@@ -50,12 +66,20 @@ impl Tokenizer {
         let bad = |found: String| Error::Format { file: file.into(), tensor: None, expected: "a Hugging Face tokenizer.json".into(), found };
         // What tokenizers 0.23 panics on instead of an error (found by
         // fuzzing, tests/fuzz-regressions/tokenizer-*): malformed JSON inside
-        // "decoder" (`expect("Helper")`), and post-processor templates it indexes unchecked.
+        // "decoder" (`expect("Helper")`), a "Precompiled" normalizer whose
+        // charsmap does not parse (`expect("Precompiled")`), and
+        // post-processor templates it indexes unchecked.
+        // Read whole (not skipped, which lets a lone surrogate through):
+        // "decoder", "normalizer" and "post_processor".
         #[derive(serde::Deserialize)]
         struct Head {
+            #[serde(rename = "decoder")]
+            _decoder: Option<serde_json::Value>,
+            normalizer: Option<serde_json::Value>,
             post_processor: Option<serde_json::Value>,
         }
         let head: Head = serde_json::from_slice(bytes).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        head.normalizer.as_ref().map_or(Ok(()), check_precompiled).map_err(bad)?;
         head.post_processor.as_ref().map_or(Ok(()), check_post_processor).map_err(bad)?;
         let mut inner = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
         inner.with_padding(None);

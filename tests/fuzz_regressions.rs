@@ -222,3 +222,18 @@ fn seeds_are_accepted_and_do_not_panic() {
     let covered: std::collections::BTreeSet<&str> = seeds.iter().map(|s| s.0).collect();
     assert_eq!(covered.len() + 2, TARGETS.len(), "every target has seeds here or in weights_mutations.rs");
 }
+
+/// The checks `Tokenizer::from_bytes` makes before the `tokenizers` crate
+/// (for what it panics on) keep what it reads well: post-processor templates
+/// inside a `Sequence`.
+#[test]
+fn checks_before_tokenizers_keep_valid_files() {
+    let mut json: serde_json::Value = serde_json::from_slice(TINY[0].tokenizer).unwrap();
+    let template = json["post_processor"].take();
+    let byte_level = serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": true});
+    json["post_processor"] = serde_json::json!({"type": "Sequence", "processors": [byte_level, template]});
+    let bytes = serde_json::to_vec(&json).unwrap();
+    tokenizers::Tokenizer::from_bytes(&bytes).expect("tokenizers reads it");
+    let t = webfm::tokenizer::Tokenizer::from_bytes("tokenizer.json", &bytes).expect("webfm reads it");
+    assert_eq!(t.encode_pair("a", "b", None).unwrap().type_ids.last(), Some(&1));
+}
