@@ -15,7 +15,7 @@
 // whose bytes changed on disk fails that check, is evicted, and the load
 // fetches it again from the network.
 
-import { hashed } from "./integrity.js";
+import { checkedFetch, Expected } from "./integrity.js";
 
 export const CACHE_NAME = "webfm-models-v1";
 export const DIGESTS_NAME = "webfm-digests-v1";
@@ -83,7 +83,7 @@ function quotaMessage(url, size, free, quota) {
  * when the load failed, deletes what this load stored. `report` lists, per
  * URL, where it came from and whether it was stored.
  */
-export function cachingFetch({ mode = "default", onWarning, signal, expected } = {}) {
+export function cachingFetch({ mode = "default", onWarning, signal, expected = new Expected() } = {}) {
   const cs = cacheStorage();
   const writes = [];
   const stored = [];
@@ -101,18 +101,16 @@ export function cachingFetch({ mode = "default", onWarning, signal, expected } =
   const openDigests = () => (openedDigests ??= cs.open(DIGESTS_NAME));
   const evict = (url) => writes.push(Promise.all([open().then((c) => c.delete(url)), openDigests().then((c) => c.delete(url))]).catch(() => {}));
 
+  const uncached = checkedFetch((url) => fetch(url, { signal }), expected);
+
   async function fetchThrough(url) {
+    if (!cs) return uncached(url);
     const resp = await lookup(url);
-    await expected?.learn(url, resp);
+    await expected.learn(url, resp);
     return resp;
   }
 
   async function lookup(url) {
-    if (!cs) {
-      const resp = await fetch(url, { signal });
-      const want = expected?.want(url);
-      return want && resp.ok ? hashed(resp, url, { expected: want, onMismatch: (e) => expected.failures.push(e) }) : resp;
-    }
     const cache = await open();
     const hit = await cache.match(url);
     if (hit) {
@@ -124,14 +122,12 @@ export function cachingFetch({ mode = "default", onWarning, signal, expected } =
       if (fresh) {
         report.push({ url, from: "cache", bytes: Number(hit.headers.get("content-length")) || undefined });
         const known = await (await openDigests()).match(url).then((r) => r?.text());
-        const want = expected?.want(url) ?? known;
-        return hashed(hit, url, {
-          expected: want,
+        return expected.check(hit, url, {
+          sri: expected.want(url) ?? known,
           // A stored file from before digests were kept gets one now.
           onDigest: (sri) => known || writes.push(openDigests().then((c) => c.put(url, new Response(sri))).catch(() => {})),
-          onMismatch: (e) => {
+          onMismatch: () => {
             corrupt.push(url);
-            expected?.failures.push(e);
             evict(url);
           },
         });
@@ -139,7 +135,7 @@ export function cachingFetch({ mode = "default", onWarning, signal, expected } =
     }
     const fetched = await fetch(url, { signal });
     if (!fetched.ok || !fetched.body) return fetched;
-    const resp = hashed(fetched, url, { expected: expected?.want(url), onDigest: (sri) => digests.set(url, sri), onMismatch: (e) => expected?.failures.push(e) });
+    const resp = expected.check(fetched, url, { onDigest: (sri) => digests.set(url, sri) });
     const size = Number(resp.headers.get("content-length")) || 0;
     const entry = { url, from: "network", bytes: size || undefined, stored: false };
     report.push(entry);
@@ -157,7 +153,7 @@ export function cachingFetch({ mode = "default", onWarning, signal, expected } =
           stored.push(url);
         },
         async (e) => {
-          if (signal?.aborted || expected?.failures.length) return; // cancelled, or refused: the load says why
+          if (signal?.aborted || expected.failures.length) return; // cancelled, or refused: the load says why
           if (e?.name === "QuotaExceededError") {
             const now = await freeBytes();
             warn(quotaMessage(url, size, now.free, now.quota));

@@ -75,11 +75,6 @@ export async function memoryStats({ resetPeak = false } = {}) {
   return wasm.memoryStats(resetPeak);
 }
 
-/**
- * Runs a wasm `load` with the wrapper's options: the Cache API unless
- * `cache: false`, progress for the .wasm too, and a cache left clean when
- * the load fails.
- */
 /** `LoadOptions` (index.d.ts): what the wasm `load` takes, and the wrapper's own. */
 const LOAD_OPTIONS = ["device", "bits", "group", "onProgress", "cache", "fetch", "signal", "onDeviceLost", "integrity"];
 
@@ -147,7 +142,7 @@ class Loaded {
   #reload;
   #onDeviceLost;
   #recovery = null;
-  /** The adapter in use, as `[method, source, options]`, to put back after a reload. */
+  /** The adapter in use, as `loadAdapter`'s `[source, options]`, to put back after a reload. */
   #adapter = null;
   /** Why the last reload failed; later calls throw it. */
   #broken = null;
@@ -182,10 +177,7 @@ class Loaded {
           inner.free();
           return;
         }
-        if (this.#adapter) {
-          const [method, source, options] = this.#adapter;
-          await inner[method](source, options);
-        }
+        if (this.#adapter) await inner.loadAdapter(...this.#adapter);
         this.#m = inner;
         this.#cache = cache;
         this.#broken = null;
@@ -263,12 +255,12 @@ class Loaded {
   /** Trains an adapter (see docs/API.md); the model uses it from then on. */
   async finetune(examples, options = {}) {
     const adapter = await this._call((m) => m.finetune(examples, options));
-    this.#adapter = ["loadAdapter", adapter.toSafetensors(), undefined];
+    this.#adapter = [adapter.toSafetensors(), undefined];
     return adapter;
   }
   async loadAdapter(source, options = {}) {
     const r = await this._call((m) => m.loadAdapter(source, options));
-    this.#adapter = ["loadAdapter", source, options];
+    this.#adapter = [source, options];
     return r;
   }
   unloadAdapter() {

@@ -55,6 +55,21 @@ export class Expected {
     return undefined;
   }
 
+  /**
+   * `resp` hashed as it streams against `sri` (default: the digest this load
+   * expects for `url`), a mismatch recorded in `failures`; see `hashed`.
+   */
+  check(resp, url, { sri = this.want(url), onDigest, onMismatch } = {}) {
+    return hashed(resp, url, {
+      expected: sri,
+      onDigest,
+      onMismatch: (e) => {
+        this.failures.push(e);
+        onMismatch?.(e);
+      },
+    });
+  }
+
   /** Learns the shards' digests from an index file's `integrity` object (left as it is when absent or unreadable). */
   async learn(url, resp) {
     if (!url.split(/[?#]/)[0].endsWith(INDEX_FILE) || !resp.ok) return;
@@ -102,7 +117,6 @@ export function checkedFetch(fetchFn, expected) {
   return async (url) => {
     const resp = await fetchFn(url);
     await expected.learn(url, resp);
-    const want = expected.want(url);
-    return want && resp.ok ? hashed(resp, url, { expected: want, onMismatch: (e) => expected.failures.push(e) }) : resp;
+    return expected.want(url) && resp.ok ? expected.check(resp, url) : resp;
   };
 }

@@ -107,13 +107,12 @@ async function loadIn(kind, source, options = {}) {
   checkOptions("load options", options, LOAD_OPTIONS);
   const { onProgress, signal, onDeviceLost, ...rest } = options ?? {};
   const ch = new Channel(startWorker());
-  ch.onDeviceLost = onDeviceLost;
   const { done } = ch.request("load", [kind, await transferable(source), rest], (m) => m.progress && onProgress?.(m.progress));
   const abort = () => ch.terminate(new DOMException("webfm: loading was cancelled", "AbortError"));
   if (signal?.aborted) abort();
   signal?.addEventListener("abort", abort, { once: true });
   try {
-    return { ch, info: await done };
+    return [ch, await done, onDeviceLost];
   } catch (e) {
     ch.terminate();
     throw e;
@@ -140,7 +139,7 @@ async function finetuneIn(ch, examples, options = {}) {
 class WorkerBase {
   _ch;
   #info;
-  constructor(ch, info) {
+  constructor(ch, info, onDeviceLost) {
     this._ch = ch;
     this.#info = info;
     // The model in the Worker reloads itself after a lost device; its new info() comes with the event.
@@ -148,7 +147,7 @@ class WorkerBase {
       if (m.event !== "deviceLost") return;
       this.#info = m.info;
       try {
-        ch.onDeviceLost?.(m.detail);
+        onDeviceLost?.(m.detail);
       } catch (e) {
         console.error(e);
       }
@@ -184,8 +183,7 @@ class WorkerBase {
 /** `Model` (encoders) in a Worker: the same methods, all returning promises. */
 export class WorkerModel extends WorkerBase {
   static async load(source, options) {
-    const { ch, info } = await loadIn("encoder", source, options);
-    return new WorkerModel(ch, info);
+    return new WorkerModel(...(await loadIn("encoder", source, options)));
   }
   embed(texts, options = {}) {
     return this._ch.call("embed", texts, options);
@@ -204,8 +202,7 @@ export class WorkerModel extends WorkerBase {
 /** `TextModel` (decoders) in a Worker: `generate` streams across the boundary. */
 export class WorkerTextModel extends WorkerBase {
   static async load(source, options) {
-    const { ch, info } = await loadIn("text", source, options);
-    return new WorkerTextModel(ch, info);
+    return new WorkerTextModel(...(await loadIn("text", source, options)));
   }
 
   /**

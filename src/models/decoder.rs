@@ -163,16 +163,20 @@ impl Decoder {
         Ok(self.tokenizer.encode(text, None)?.ids)
     }
 
-    /// A KV cache on the model's device for `capacity` positions.
+    /// Layers, and floats per position of one layer's keys (or values).
+    fn cache_shape(&self) -> (usize, usize) {
+        match &self.net {
+            Net::Llama(m) => m.cache_shape(),
+            Net::Gpt2(m) => m.cache_shape(),
+        }
+    }
+
     /// Refuses a KV cache of `capacity` positions that cannot fit, before
     /// anything runs: on the GPU one layer's keys (or values) in one buffer,
     /// on the CPU path in wasm32 all layers' in the memory left. The error
     /// names the sizes.
     pub fn check_cache(&self, capacity: usize) -> Result<()> {
-        let (layers, width) = match &self.net {
-            Net::Llama(m) => m.cache_shape(),
-            Net::Gpt2(m) => m.cache_shape(),
-        };
+        let (layers, width) = self.cache_shape();
         let per_tensor = capacity as u64 * width as u64 * 4;
         let what = || format!("a KV cache of {capacity} positions × {width} floats per layer (lower maxNewTokens or the prompt)");
         match &self.device {
@@ -192,11 +196,9 @@ impl Decoder {
         }
     }
 
+    /// A KV cache on the model's device for `capacity` positions.
     pub fn new_cache(&self, capacity: usize) -> Result<KvCache> {
-        let (layers, width) = match &self.net {
-            Net::Llama(m) => m.cache_shape(),
-            Net::Gpt2(m) => m.cache_shape(),
-        };
+        let (layers, width) = self.cache_shape();
         KvCache::new(&self.device, layers, capacity, width)
     }
 

@@ -104,18 +104,23 @@ impl Params {
     /// to f32 unless the GPU keeps f16; quantized on load: codes, scales and biases).
     fn device_bytes(&self, info: &TensorInfo) -> u64 {
         let numel = info.numel() as u64;
-        let float = matches!(info.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16);
-        match self.quantize {
-            Some(q) if float && quantizable(&info.name, &info.shape) && info.shape[1].is_multiple_of(q.group) => {
-                numel * q.bits as u64 / 8 + numel / q.group as u64 * 8
-            }
-            _ if float => {
-                let keep_f16 = info.dtype == Dtype::F16 && matches!(&self.device, Device::Gpu(g) if g.has_f16());
-                numel * if keep_f16 { 2 } else { 4 }
-            }
-            _ if info.dtype == Dtype::U32 => numel * 4,
-            _ => 0,
+        match self.quantized_as(info) {
+            Some(q) => numel * q.bits as u64 / 8 + numel / q.group as u64 * 8,
+            None if is_float(info.dtype) => numel * if self.keeps_f16(info) { 2 } else { 4 },
+            None if info.dtype == Dtype::U32 => numel * 4,
+            None => 0,
         }
+    }
+
+    /// The quantization `info` gets on load: a float 2-D linear or embedding
+    /// weight whose columns split into groups, when quantizing on load.
+    fn quantized_as(&self, info: &TensorInfo) -> Option<Quantization> {
+        self.quantize.filter(|q| is_float(info.dtype) && quantizable(&info.name, &info.shape) && info.shape[1].is_multiple_of(q.group))
+    }
+
+    /// An f16 tensor stays f16 on a GPU with `shader-f16`; floats are f32 everywhere else.
+    fn keeps_f16(&self, info: &TensorInfo) -> bool {
+        info.dtype == Dtype::F16 && matches!(&self.device, Device::Gpu(g) if g.has_f16())
     }
 
     /// Refuses a weights file that cannot fit before its tensors download:
@@ -165,11 +170,8 @@ impl Params {
         if self.params.contains_key(&info.name) {
             return Err(bad(file, Some(&info.name), "each tensor in one weights file only", format!("it also in {}", self.files[&info.name])));
         }
-        if let Some(q) = self.quantize {
-            let float = matches!(info.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16);
-            if float && quantizable(&info.name, &info.shape) && info.shape[1].is_multiple_of(q.group) {
-                return self.add_quantized(file, info, bytes, q);
-            }
+        if let Some(q) = self.quantized_as(info) {
+            return self.add_quantized(file, info, bytes, q);
         }
         let shape = info.shape.clone();
         let param = match info.dtype {
@@ -227,7 +229,7 @@ impl Params {
 
     fn floats(&self, info: &TensorInfo, bytes: &[u8]) -> Result<Param> {
         let shape = info.shape.clone();
-        let keep_f16 = info.dtype == Dtype::F16 && matches!(&self.device, Device::Gpu(g) if g.has_f16());
+        let keep_f16 = self.keeps_f16(info);
         let size = if keep_f16 { 2 } else { 4 };
         let block_rows = self.block_rows(&shape, size);
         let row_len = shape.iter().skip(1).product::<usize>().max(1);
@@ -346,6 +348,10 @@ fn block_shape(shape: &[usize], rows: usize) -> Vec<usize> {
 }
 
 /// f32 values of F32/F16/BF16 little-endian bytes.
+fn is_float(dtype: Dtype) -> bool {
+    matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16)
+}
+
 fn widen(dtype: Dtype, bytes: &[u8]) -> Vec<f32> {
     match dtype {
         Dtype::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),

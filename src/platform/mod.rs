@@ -20,6 +20,15 @@ pub fn heap(reset_peak: bool) -> (usize, usize) {
     }
 }
 
+/// wasm32 linear memory in bytes: it only grows, so this is the heap's
+/// high-water mark (0 natively).
+pub fn linear_memory_bytes() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    return core::arch::wasm32::memory_size(0) as u64 * 65536;
+    #[cfg(not(target_arch = "wasm32"))]
+    0
+}
+
 /// Bytes this process may still allocate on the CPU: in wasm32, 4 GiB less
 /// the heap's live bytes; natively no limit is known (`None`).
 pub fn memory_left() -> Option<u64> {

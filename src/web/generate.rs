@@ -477,7 +477,7 @@ impl TextModel {
             "maxPositions": i.max_positions,
             "eosTokenIds": i.eos,
             "chatTemplate": i.chat_template.is_some(),
-            "gpuBytes": match self.inner.device() { Device::Gpu(g) => g.live_bytes(), Device::Cpu => 0 },
+            "gpuBytes": super::gpu_bytes(self.inner.device()),
             "load": self.stats,
         }))
     }

@@ -10,7 +10,6 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen]
 pub struct Sha256 {
     h: sha2::Sha256,
-    bytes: f64,
 }
 
 #[wasm_bindgen]
@@ -18,18 +17,11 @@ impl Sha256 {
     #[wasm_bindgen(constructor)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> Sha256 {
-        Sha256 { h: sha2::Sha256::new(), bytes: 0.0 }
+        Sha256 { h: sha2::Sha256::new() }
     }
 
     pub fn update(&mut self, chunk: &[u8]) {
         self.h.update(chunk);
-        self.bytes += chunk.len() as f64;
-    }
-
-    /// Bytes hashed so far.
-    #[wasm_bindgen(getter)]
-    pub fn bytes(&self) -> f64 {
-        self.bytes
     }
 
     /// The digest in SRI form; the hasher is used up.

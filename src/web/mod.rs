@@ -44,6 +44,14 @@ fn on_device_lost(device: &Device, f: js_sys::Function) {
     }
 }
 
+/// Bytes the device's live tensors hold (0 on the CPU).
+fn gpu_bytes(device: &Device) -> u64 {
+    match device {
+        Device::Gpu(g) => g.live_bytes(),
+        Device::Cpu => 0,
+    }
+}
+
 /// Destroys the GPU device as a loss would (a test hook); nothing on the CPU.
 fn lose_device(device: &Device) {
     if let Device::Gpu(g) = device {
@@ -81,11 +89,7 @@ pub async fn adapter_info() -> Result<JsValue, JsError> {
 #[wasm_bindgen(js_name = memoryStats)]
 pub fn memory_stats(reset_peak: Option<bool>) -> Result<JsValue, JsError> {
     let (live, peak) = crate::platform::heap(reset_peak.unwrap_or(false));
-    #[cfg(target_arch = "wasm32")]
-    let linear = core::arch::wasm32::memory_size(0) * 65536;
-    #[cfg(not(target_arch = "wasm32"))]
-    let linear = 0usize;
-    to_js(&serde_json::json!({ "heapBytes": live, "peakHeapBytes": peak, "wasmMemoryBytes": linear }))
+    to_js(&serde_json::json!({ "heapBytes": live, "peakHeapBytes": peak, "wasmMemoryBytes": crate::platform::linear_memory_bytes() }))
 }
 
 /// A device (WebGPU or CPU) and the ops on it.

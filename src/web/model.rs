@@ -26,14 +26,6 @@ pub(super) fn get(v: &JsValue, key: &str) -> JsValue {
     Reflect::get(v, &key.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
-/// `wasm32` linear memory in bytes (it only grows, so this is the peak).
-fn wasm_memory_bytes() -> u64 {
-    #[cfg(target_arch = "wasm32")]
-    return core::arch::wasm32::memory_size(0) as u64 * 65536;
-    #[cfg(not(target_arch = "wasm32"))]
-    0
-}
-
 /// What loading measured, for `info()` and `loadWeights`.
 #[derive(Clone, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -195,7 +187,7 @@ pub(super) async fn load_weights(source: &Source, params: &mut Params, progress:
     }
     stats.tensors = params.len();
     stats.bytes = params.bytes_loaded();
-    stats.wasm_memory_bytes = wasm_memory_bytes();
+    stats.wasm_memory_bytes = crate::platform::linear_memory_bytes();
     if let Device::Gpu(g) = params.device() {
         stats.gpu_bytes = g.live_bytes();
     }
@@ -411,7 +403,7 @@ impl Model {
             "classifier": m.has_classifier(),
             "adapter": self.adapter.borrow().as_ref().map(|a| serde_json::json!({"labels": a.labels, "lora": a.lora.is_some()})),
             "quantization": c.quant.map(|q| serde_json::json!({"bits": q.bits, "group": q.group})),
-            "gpuBytes": match m.device() { Device::Gpu(g) => g.live_bytes(), Device::Cpu => 0 },
+            "gpuBytes": super::gpu_bytes(m.device()),
             "load": self.stats,
         }))
     }

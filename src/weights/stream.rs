@@ -93,22 +93,18 @@ impl SafetensorsStream {
     /// Room for the next `bytes` (one tensor, or the header): a size this
     /// process cannot hold is an error that names it, never an abort.
     fn reserve(&mut self, bytes: u64) -> Result<()> {
-        let what = || match &self.header {
+        if usize::try_from(bytes).is_ok_and(|n| self.buf.try_reserve_exact(n).is_ok()) {
+            return Ok(());
+        }
+        let what = match &self.header {
             None => "the header".to_string(),
             Some(h) => format!("tensor {}", h.tensors[self.next].name),
         };
-        let too_big = |_| Error::LimitExceeded {
-            what: format!("{}: {} (held whole while it arrives)", self.file, what()),
-            needed: bytes,
-            limit_name: "memory this process can allocate",
-            limit: isize::MAX as u64,
-        };
-        let n = usize::try_from(bytes).map_err(too_big)?;
-        self.buf.try_reserve_exact(n).map_err(|_| Error::LimitExceeded {
-            what: format!("{}: {} (held whole while it arrives)", self.file, what()),
+        Err(Error::LimitExceeded {
+            what: format!("{}: {what} (held whole while it arrives)", self.file),
             needed: bytes,
             limit_name: "memory this process could allocate",
-            limit: crate::platform::memory_left().unwrap_or(0),
+            limit: crate::platform::memory_left().unwrap_or(isize::MAX as u64),
         })
     }
 
