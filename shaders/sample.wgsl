@@ -12,7 +12,7 @@ struct SampleParams {
 override WG: u32 = 256u;
 
 @group(0) @binding(1) var<storage, read_write> logits: array<f32>; // [V]
-@group(0) @binding(2) var<storage, read> seen: array<u32>;         // distinct ids so far
+@group(0) @binding(2) var<storage, read> seen: array<u32>;         // distinct ids so far; mask: the allowed-token bitset
 @group(0) @binding(3) var<storage, read_write> best: array<u32>;   // [1]
 
 // transformers' repetition penalty on each distinct id seen so far:
@@ -26,6 +26,19 @@ fn penalize(@builtin(global_invocation_id) gid: vec3<u32>) {
     let x = logits[id];
     let r = p.penalty;
     logits[id] = select(x * r, x / r, x > 0.0);
+}
+
+// Constrained decoding: every logit whose bit (bit i % 32 of word i / 32) is
+// clear becomes the lowest finite value, so the argmax never picks it.
+@compute @workgroup_size(WG)
+fn mask(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x >= p.n) {
+        return;
+    }
+    let on = (seen[gid.x / 32u] >> (gid.x % 32u)) & 1u;
+    if (on == 0u) {
+        logits[gid.x] = bitcast<f32>(LOWEST);
+    }
 }
 
 var<workgroup> best_v: array<f32, 256>;

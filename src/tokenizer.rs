@@ -152,6 +152,11 @@ impl Tokenizer {
         Ok(Encoded { ids: e.get_ids().to_vec(), type_ids: e.get_type_ids().to_vec(), truncated: false })
     }
 
+    /// The tokenizer as `tokenizer.json` would hold it.
+    pub fn to_json(&self) -> Result<serde_json::Value> {
+        serde_json::to_value(&self.inner).map_err(|e| Error::InvalidArgument(format!("tokenizer: cannot serialise: {e}")))
+    }
+
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
         self.inner.decode(ids, skip_special).map_err(|e| Error::InvalidArgument(format!("tokenizer: {e}")))
     }

@@ -195,7 +195,7 @@ fn greedy_token_agrees_on_both_devices_with_the_penalty_and_ties() {
     for (seen, penalty, want) in [(&[][..], 1.0, 777u32), (&[777u32][..], 1.2, 40000), (&[777u32][..], 1.05, 777)] {
         for dev in [Device::Cpu, g.clone()] {
             let t = Tensor::from_f32(&dev, &x, &[1, v]).unwrap();
-            assert_eq!(pollster::block_on(greedy_token(&t, seen, penalty)).unwrap(), want, "{} seen {seen:?} penalty {penalty}", dev.kind());
+            assert_eq!(pollster::block_on(greedy_token(&t, seen, penalty, None)).unwrap(), want, "{} seen {seen:?} penalty {penalty}", dev.kind());
         }
     }
     // Equal maxima: the smaller id, as torch.argmax.
@@ -204,6 +204,37 @@ fn greedy_token_agrees_on_both_devices_with_the_penalty_and_ties() {
     y[300] = 2.0;
     for dev in [Device::Cpu, g.clone()] {
         let t = Tensor::from_f32(&dev, &y, &[1, 1000]).unwrap();
-        assert_eq!(pollster::block_on(greedy_token(&t, &[], 1.0)).unwrap(), 300, "{}", dev.kind());
+        assert_eq!(pollster::block_on(greedy_token(&t, &[], 1.0, None)).unwrap(), 300, "{}", dev.kind());
     }
+}
+
+#[test]
+fn a_token_mask_rules_tokens_out_alike_on_both_devices() {
+    let g = gpu();
+    let v = 49152 + 17;
+    let x = data(v, 5);
+    // Allowed: every 7th id, and the last one (in the partial final word).
+    let mut bits = vec![0u32; v.div_ceil(32)];
+    let allowed: Vec<usize> = (0..v).filter(|i| i % 7 == 3 || *i == v - 1).collect();
+    for &i in &allowed {
+        bits[i / 32] |= 1 << (i % 32);
+    }
+    let best_allowed = |x: &[f32]| *allowed.iter().max_by(|&&a, &&b| x[a].total_cmp(&x[b]).then(b.cmp(&a))).unwrap() as u32;
+    let mut peaked = x.clone();
+    peaked[v - 1] = 50.0;
+    peaked[1000] = 99.0; // the largest, but masked out
+    for (logits, seen, penalty) in [(&x, &[][..], 1.0), (&peaked, &[][..], 1.0), (&peaked, &[(v - 1) as u32][..], 100.0)] {
+        let mut want_logits = logits.clone();
+        webfm::ops::decoder::penalize(&mut want_logits, seen, penalty);
+        let want = best_allowed(&want_logits);
+        for dev in [Device::Cpu, g.clone()] {
+            let t = Tensor::from_f32(&dev, logits, &[1, v]).unwrap();
+            let got = pollster::block_on(greedy_token(&t, seen, penalty, Some(&bits))).unwrap();
+            assert_eq!(got, want, "{} penalty {penalty}", dev.kind());
+        }
+    }
+    // A mask shorter than the logits is refused on the GPU, not read past.
+    let t = Tensor::from_f32(&g, &x, &[1, v]).unwrap();
+    let e = pollster::block_on(greedy_token(&t, &[], 1.0, Some(&bits[..10]))).unwrap_err().to_string();
+    assert!(e.contains("mask of 10 words"), "{e}");
 }

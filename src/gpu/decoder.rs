@@ -137,8 +137,10 @@ pub(crate) fn causal_attention(q: &GpuView, k: &GpuView, v: &GpuView, c: Causal)
 }
 
 /// Applies the repetition penalty to the contiguous `[V]` logits in place
-/// for each of the distinct ids `seen`, then returns the argmax's id.
-pub(crate) fn penalized_argmax(logits: &GpuView, vocab: usize, seen: &[u32], penalty: f32) -> Result<GpuView> {
+/// for each of the distinct ids `seen`, then the allowed-token bitset `mask`
+/// (constrained decoding: a cleared bit rules its token out), then returns
+/// the argmax's id.
+pub(crate) fn penalized_argmax(logits: &GpuView, vocab: usize, seen: &[u32], penalty: f32, mask: Option<&[u32]>) -> Result<GpuView> {
     let gpu = logits.gpu();
     if logits.offset != 0 {
         return Err(Error::InvalidArgument("argmax: the logits must start their buffer".into()));
@@ -148,6 +150,15 @@ pub(crate) fn penalized_argmax(logits: &GpuView, vocab: usize, seen: &[u32], pen
         let k = Kernel::new(Entry::Penalize).with("WG", SAMPLE_WG);
         let params = SampleParams { n: to_u32("ids", seen.len())?, penalty, ..Default::default() };
         gpu.dispatch(&k, &params, &[(sample::LOGITS, logits), (sample::SEEN, &ids)], [to_u32("ids", seen.len())?.div_ceil(SAMPLE_WG), 1, 1])?;
+    }
+    if let Some(bits) = mask {
+        if bits.len() < vocab.div_ceil(32) {
+            return Err(Error::InvalidArgument(format!("argmax: a mask of {} words for {vocab} logits", bits.len())));
+        }
+        let words = gpu.upload(bytemuck::cast_slice(bits), DType::F32, bits.len())?;
+        let k = Kernel::new(Entry::Mask).with("WG", SAMPLE_WG);
+        let params = SampleParams { n: to_u32("vocab", vocab)?, ..Default::default() };
+        gpu.dispatch(&k, &params, &[(sample::LOGITS, logits), (sample::SEEN, &words)], [to_u32("vocab", vocab)?.div_ceil(SAMPLE_WG), 1, 1])?;
     }
     let best = gpu.alloc(1, DType::F32)?;
     let k = Kernel::new(Entry::Argmax).with("WG", SAMPLE_WG);

@@ -185,7 +185,7 @@ shaders! {
         entries { Rope = "rope" };
     Sample = "sample.wgsl", prelude ["prelude.wgsl"], SampleParams,
         mod sample { LOGITS: write 1, SEEN: read 2, BEST: write 3 },
-        entries { Penalize = "penalize", Argmax = "argmax" };
+        entries { Penalize = "penalize", Mask = "mask", Argmax = "argmax" };
     ActivationBackward = "activation_backward.wgsl", prelude ["prelude.wgsl"], ActBackwardParams,
         mod activation_backward { X: read 1, DY: read 2, DX: write 3 },
         entries { GeluBwd = "gelu_bwd", GeluTanhBwd = "gelu_tanh_bwd", SiluBwd = "silu_bwd", ReluBwd = "relu_bwd" };

@@ -42,6 +42,9 @@ pub struct Decoder {
     device: Device,
     tokenizer: Tokenizer,
     net: Net,
+    /// What a task builds once per model and keeps (the constrained
+    /// decoder's token trie): typed by the task, built on first use.
+    task_cache: std::cell::OnceCell<std::rc::Rc<dyn std::any::Any>>,
 }
 
 /// The architectures `config.json`'s `model_type` may name.
@@ -137,7 +140,17 @@ impl Decoder {
             eos_token,
             chat_template: tc.chat_template,
         };
-        Ok(Decoder { info, device: params.device().clone(), tokenizer, net })
+        Ok(Decoder { info, device: params.device().clone(), tokenizer, net, task_cache: Default::default() })
+    }
+
+    /// The task's per-model state, made by `make` on first use (one type per model).
+    pub fn task_cache<T: 'static>(&self, make: impl FnOnce(&Decoder) -> Result<T>) -> Result<std::rc::Rc<T>> {
+        if self.task_cache.get().is_none() {
+            let made: std::rc::Rc<dyn std::any::Any> = std::rc::Rc::new(make(self)?);
+            let _ = self.task_cache.set(made);
+        }
+        let any = self.task_cache.get().expect("set above").clone();
+        any.downcast::<T>().map_err(|_| Error::InvalidArgument("decoder: the task cache holds another type".into()))
     }
 
     pub fn device(&self) -> &Device {

@@ -328,22 +328,35 @@ pub(crate) fn causal_cpu(q: &[f32], kc: &[f32], vc: &[f32], c: Causal) -> Vec<f3
 /// The id of the largest of `logits` (`[1, V]`) after transformers'
 /// repetition penalty on the distinct ids `seen` (a positive logit divided
 /// by `penalty`, a negative one multiplied). On the GPU only the id is read back.
-pub async fn greedy_token(logits: &Tensor, seen: &[u32], penalty: f32) -> Result<u32> {
+pub async fn greedy_token(logits: &Tensor, seen: &[u32], penalty: f32, mask: Option<&[u32]>) -> Result<u32> {
     let vocab = logits.numel();
     match &logits.storage {
         Storage::Cpu(_) => {
             let mut x = logits.cpu_f32()?;
             penalize(&mut x, seen, penalty);
+            if let Some(bits) = mask {
+                apply_mask(&mut x, bits);
+            }
             Ok(argmax(&x))
         }
         Storage::Gpu(_) => {
-            let best = gpu_dec::penalized_argmax(&gpu_rows(logits)?, vocab, seen, penalty)?;
+            let best = gpu_dec::penalized_argmax(&gpu_rows(logits)?, vocab, seen, penalty, mask)?;
             let v = best.read_f32(1).await?;
             let id = v[0].to_bits();
             if id as usize >= vocab {
                 return Err(Error::InvalidArgument(format!("argmax: no finite logit among {vocab} (the model produced NaN)")));
             }
             Ok(id)
+        }
+    }
+}
+
+/// Sets every logit the bitset does not allow (bit `i % 32` of word `i / 32`
+/// for token `i`) to minus infinity: constrained decoding's mask.
+pub fn apply_mask(logits: &mut [f32], bits: &[u32]) {
+    for (i, x) in logits.iter_mut().enumerate() {
+        if bits.get(i / 32).is_none_or(|w| w & (1 << (i % 32)) == 0) {
+            *x = f32::NEG_INFINITY;
         }
     }
 }

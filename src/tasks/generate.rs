@@ -5,10 +5,11 @@
 
 use std::rc::Rc;
 
+use super::constrain::{Constraint, Grammar};
 use super::sample::{sample, Rng};
 use crate::error::{Error, Result};
 use crate::models::decoder::Decoder;
-use crate::ops::decoder::{greedy_token, KvCache};
+use crate::ops::decoder::{apply_mask, greedy_token, KvCache};
 
 impl Decoder {
     /// Checks a generation request before anything runs: the options, a
@@ -46,11 +47,23 @@ pub struct GenerateOptions {
     pub stop: Vec<String>,
     /// Keep going past end-of-sequence tokens (benchmarks).
     pub ignore_eos: bool,
+    /// Only output this grammar allows (JSON, a schema, a regular expression).
+    pub grammar: Option<Grammar>,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { max_new_tokens: 128, temperature: 0.0, top_k: 0, top_p: 1.0, repetition_penalty: 1.0, seed: 0, stop: Vec::new(), ignore_eos: false }
+        GenerateOptions {
+            max_new_tokens: 128,
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+            repetition_penalty: 1.0,
+            seed: 0,
+            stop: Vec::new(),
+            ignore_eos: false,
+            grammar: None,
+        }
     }
 }
 
@@ -71,6 +84,9 @@ impl GenerateOptions {
         }
         if self.stop.iter().any(String::is_empty) {
             return bad("stop strings must not be empty", format!("{:?}", self.stop));
+        }
+        if self.grammar.is_some() && self.ignore_eos {
+            return bad("ignoreEos cannot be used with a grammar (its end is the end-of-sequence token)", "true".into());
         }
         Ok(())
     }
@@ -122,6 +138,10 @@ pub struct Generation {
     /// The first forward pass's logits (prefill), when asked for.
     pub first_logits: Option<Vec<f32>>,
     keep_first_logits: bool,
+    /// Where the output is in its grammar, when constrained.
+    constraint: Option<Constraint>,
+    /// Milliseconds spent computing the grammar's masks.
+    pub mask_millis: f64,
 }
 
 impl Generation {
@@ -135,6 +155,7 @@ impl Generation {
         seen.sort_unstable();
         seen.dedup();
         let rng = Rng(opt.seed ^ 0x5eed_0000_0000_0000);
+        let constraint = opt.grammar.as_ref().map(|g| Constraint::new(&model, g)).transpose()?;
         Ok(Generation {
             model,
             opt,
@@ -148,6 +169,8 @@ impl Generation {
             finish: None,
             first_logits: None,
             keep_first_logits: false,
+            constraint,
+            mask_millis: 0.0,
         })
     }
 
@@ -190,20 +213,51 @@ impl Generation {
             }
         };
         let first = self.ids.is_empty();
+        let mask = match self.constraint.as_mut() {
+            Some(c) => {
+                let t0 = crate::platform::now_ms();
+                let bits = c.mask().map(<[u32]>::to_vec);
+                self.mask_millis += crate::platform::now_ms() - t0;
+                match bits {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        self.finish = Some(Finish::Cancelled);
+                        return Err(e);
+                    }
+                }
+            }
+            None => None,
+        };
         let id = if self.opt.temperature == 0.0 && !(first && self.keep_first_logits) {
             // Greedy: on the GPU only the id comes back.
-            greedy_token(&logits, if self.opt.repetition_penalty == 1.0 { &[] } else { &self.seen }, self.opt.repetition_penalty).await?
+            let seen: &[u32] = if self.opt.repetition_penalty == 1.0 { &[] } else { &self.seen };
+            greedy_token(&logits, seen, self.opt.repetition_penalty, mask.as_deref()).await?
         } else {
             let mut v = logits.to_vec_f32().await?;
             if first && self.keep_first_logits {
                 self.first_logits = Some(v.clone());
             }
+            if let Some(bits) = &mask {
+                apply_mask(&mut v, bits);
+            }
             let u = self.rng.next_f64();
             sample(&mut v, &self.seen, &self.opt, u)
         };
+        if let Some(c) = self.constraint.as_mut() {
+            if let Err(e) = c.consume(id) {
+                self.finish = Some(Finish::Cancelled);
+                return Err(e);
+            }
+        }
         self.ids.push(id);
         if let Err(i) = self.seen.binary_search(&id) {
             self.seen.insert(i, id);
+        }
+        if self.constraint.as_ref().is_some_and(Constraint::is_done) && !self.model.info.eos.contains(&id) {
+            // The grammar is complete: nothing may follow, as after an end-of-sequence token.
+            self.finish = Some(Finish::Eos);
+            let text = self.update_text()?;
+            return Ok(Some(Piece { id, text }));
         }
         if !self.opt.ignore_eos && self.model.info.eos.contains(&id) {
             self.finish = Some(Finish::Eos);

@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod chat;
 pub mod classify;
+pub mod constrain;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod convert;
 pub mod embed;

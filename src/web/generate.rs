@@ -189,6 +189,8 @@ struct Run {
     started: f64,
     first_token_ms: f64,
     first_at: f64,
+    /// Milliseconds spent computing grammar masks (constrained decoding).
+    mask_ms: f64,
 }
 
 enum State {
@@ -281,6 +283,7 @@ impl Run {
             let step = g.next().await;
             let mut r = run.borrow_mut();
             let (n, bytes, finish) = (g.ids.len(), g.cache_bytes(), g.finish);
+            r.mask_ms = g.mask_millis;
             r.state = State::Running(Some(g));
             match step {
                 Err(e) => {
@@ -328,6 +331,7 @@ impl Run {
             "msFirstToken": self.first_token_ms,
             "tokensPerSecond": if generated > 1 && decode_s > 0.0 { (generated - 1) as f64 / decode_s } else { 0.0 },
             "kvCacheBytes": cache,
+            "maskMs": self.mask_ms,
         })
     }
 }
@@ -396,15 +400,21 @@ impl TextModel {
     /// `topK`, `topP`, `repetitionPenalty`, `seed`, `stop` (string or list),
     /// `signal` (an `AbortSignal`: the iteration ends within one token and
     /// the model stays usable), `onToken(id)` (each new id as soon as it is
-    /// known), `ignoreEos`. The iterator's `stats()` gives prompt and new
+    /// known), `ignoreEos`, and at most one of `jsonSchema` (a schema, or
+    /// `true` for any JSON object), `regex` and `grammar` (Lark): constrained
+    /// decoding. The iterator's `stats()` gives prompt and new
     /// tokens, the finish reason, time to first token and tokens per second.
     /// Bad options and prompts throw here, before anything runs.
     pub fn generate(&self, prompt: JsValue, options: JsValue) -> std::result::Result<JsValue, JsError> {
         let o: opts::GenerateOptions = opts::parse("generate options", &options).map_err(js_err)?;
-        let opt = o.get();
+        let opt = o.get().map_err(js_err)?;
         let ids = prompt_ids(&self.inner, &prompt).map_err(js_err)?;
-        // Bad requests throw here, before anything is queued.
+        // Bad requests throw here, before anything is queued: a grammar that
+        // does not compile too.
         self.inner.check_request(ids.len(), &opt).map_err(js_err)?;
+        if let Some(g) = &opt.grammar {
+            crate::tasks::constrain::Constraint::new(&self.inner, g).map_err(js_err)?;
+        }
         let run = Rc::new(RefCell::new(Run {
             model: Rc::downgrade(&self.inner),
             turns: self.turns.clone(),
@@ -418,6 +428,7 @@ impl TextModel {
             started: now(),
             first_token_ms: 0.0,
             first_at: now(),
+            mask_ms: 0.0,
         }));
         let mut runs = self.runs.borrow_mut();
         runs.retain(|w| w.strong_count() > 0);
@@ -453,12 +464,19 @@ impl TextModel {
         })
     }
 
-    /// The chat template applied to `[{role, content}]` (the prompt `generate` would see).
+    /// The chat template applied to `[{role, content}]` (the prompt `generate`
+    /// would see), with `options.tools` (OpenAI-style function definitions)
+    /// for templates that take them.
     #[wasm_bindgen(js_name = applyChatTemplate)]
-    pub fn apply_chat_template(&self, messages: JsValue) -> std::result::Result<String, JsError> {
-        let messages: Vec<ChatMessage> =
-            serde_wasm_bindgen::from_value(messages).map_err(|e| JsError::new(&format!("applyChatTemplate: messages must be [{{role, content}}] ({e})")))?;
-        self.inner.apply_chat_template(&messages).map_err(js_err)
+    pub fn apply_chat_template(&self, messages: JsValue, options: JsValue) -> std::result::Result<String, JsError> {
+        let json = |v: &JsValue, what: &str| -> Result<serde_json::Value> {
+            let text = js_sys::JSON::stringify(v).map_err(|_| Error::InvalidArgument(format!("applyChatTemplate: {what} is not JSON-serialisable")))?;
+            serde_json::from_str(&String::from(text)).map_err(|e| Error::InvalidArgument(format!("applyChatTemplate: {what}: {e}")))
+        };
+        let o: opts::ChatTemplateOptions = opts::parse("applyChatTemplate options", &options).map_err(js_err)?;
+        let messages = json(&messages, "messages").map_err(js_err)?;
+        let tools = o.tools.as_ref().map(|t| json(t, "tools")).transpose().map_err(js_err)?;
+        self.inner.apply_chat_template_json(&messages, tools.as_ref()).map_err(js_err)
     }
 
     /// Token ids of a text.

@@ -114,7 +114,10 @@ impl Source {
             }
         };
         match got {
-            None if required => Err(Error::Io { file: name.into(), message: format!("the model has no {name}") }),
+            None if required => match self {
+                Source::Folder(base, _) => Err(Error::Io { file: format!("{base}{name}"), message: format!("HTTP 404 not found: the model has no {name}") }),
+                Source::Files(..) => Err(Error::Io { file: name.into(), message: format!("the model has no {name}") }),
+            },
             other => Ok(other),
         }
     }

@@ -289,12 +289,19 @@ pub(super) struct GenerateOptions {
     #[serde(default, deserialize_with = "function")]
     pub on_token: Option<Function>,
     pub ignore_eos: Option<bool>,
+    /// A JSON schema the output must be valid for, or `true` for any JSON object.
+    #[serde(default, deserialize_with = "js")]
+    pub json_schema: Option<JsValue>,
+    /// A regular expression the whole output must match.
+    pub regex: Option<String>,
+    /// A Lark grammar (llguidance's dialect) the output must match.
+    pub grammar: Option<String>,
 }
 
 impl GenerateOptions {
-    pub(super) fn get(&self) -> crate::tasks::generate::GenerateOptions {
+    pub(super) fn get(&self) -> Result<crate::tasks::generate::GenerateOptions> {
         let d = crate::tasks::generate::GenerateOptions::default();
-        crate::tasks::generate::GenerateOptions {
+        Ok(crate::tasks::generate::GenerateOptions {
             max_new_tokens: self.max_new_tokens.unwrap_or(d.max_new_tokens),
             temperature: self.temperature.unwrap_or(d.temperature),
             top_k: self.top_k.unwrap_or(0),
@@ -303,8 +310,45 @@ impl GenerateOptions {
             seed: self.seed.unwrap_or(0),
             stop: self.stop.clone().unwrap_or_default(),
             ignore_eos: self.ignore_eos.unwrap_or(false),
-        }
+            grammar: self.grammar()?,
+        })
     }
+
+    /// `jsonSchema`, `regex` or `grammar`: at most one.
+    fn grammar(&self) -> Result<Option<crate::tasks::constrain::Grammar>> {
+        use crate::tasks::constrain::Grammar;
+        let mut got = Vec::new();
+        if let Some(v) = &self.json_schema {
+            if v.as_bool() == Some(true) {
+                got.push(Grammar::JsonObject);
+            } else if v.is_object() {
+                let text = js_sys::JSON::stringify(v).map_err(|_| Error::InvalidArgument("generate: jsonSchema is not JSON-serialisable".into()))?;
+                let schema = serde_json::from_str(&String::from(text)).map_err(|e| Error::InvalidArgument(format!("generate: jsonSchema: {e}")))?;
+                got.push(Grammar::JsonSchema(schema));
+            } else if !(v.is_undefined() || v.is_null() || v.as_bool() == Some(false)) {
+                return Err(Error::InvalidArgument("generate: jsonSchema must be a JSON schema object or true (any JSON object)".into()));
+            }
+        }
+        if let Some(r) = &self.regex {
+            got.push(Grammar::Regex(r.clone()));
+        }
+        if let Some(g) = &self.grammar {
+            got.push(Grammar::Lark(g.clone()));
+        }
+        if got.len() > 1 {
+            return Err(Error::InvalidArgument("generate: give at most one of jsonSchema, regex and grammar".into()));
+        }
+        Ok(got.pop())
+    }
+}
+
+/// `TextModel.applyChatTemplate`.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ChatTemplateOptions {
+    /// OpenAI-style tool definitions, for the templates that render them.
+    #[serde(default, deserialize_with = "js")]
+    pub tools: Option<JsValue>,
 }
 
 /// `TextModel.logits`.

@@ -130,6 +130,7 @@ pub const GENERATE_HELP: &str = "usage: webfm generate <model-folder> --prompt T
                    [--greedy | --temperature T [--top-k K] [--top-p P] [--seed S]]
                    [--repetition-penalty R] [--stop S] [--ignore-eos] [--device auto|gpu|cpu]
                    [--bits 4|8] [--group G] [--logits K] [--adapter DIR]
+                   [--json-object | --json-schema FILE|JSON | --regex RE | --grammar FILE]
   generates text after the prompt and prints one JSON object:
   {\"prompt_ids\": [...], \"ids\": [...], \"text\": ..., \"finish\": \"eos\"|\"stop\"|\"length\",
    \"logits\": [first K logits at the last prompt position], \"ms_first_token\": ...,
@@ -140,7 +141,10 @@ pub const GENERATE_HELP: &str = "usage: webfm generate <model-folder> --prompt T
   through the model's chat template. Greedy unless --temperature is above 0
   (default 0); --max-new-tokens defaults to 128. Models: Llama-family
   (llama, mistral, qwen2, SmolLM2) and GPT-2 folders, e.g. from webfm convert.
-  --adapter DIR adds a LoRA adapter (webfm finetune's or PEFT's) to a Llama-family model.";
+  --adapter DIR adds a LoRA adapter (webfm finetune's or PEFT's) to a Llama-family model.
+  --json-object, --json-schema, --regex and --grammar (a Lark grammar) constrain the
+  output: at every step only tokens that keep it valid can be picked (\"mask_ms\":
+  the time spent computing those masks).";
 
 /// GPU counters averaged over `n` steps (a decode token, an encoder batch).
 pub(crate) fn per_step(c: webfm::gpu::GpuCounters, n: usize) -> serde_json::Value {
@@ -153,6 +157,37 @@ pub(crate) fn per_step(c: webfm::gpu::GpuCounters, n: usize) -> serde_json::Valu
         }
     }
     v
+}
+
+/// The grammar `--json-object`, `--json-schema`, `--regex` or `--grammar` names (at most one).
+fn grammar_arg(a: &Args) -> Result<Option<webfm::tasks::constrain::Grammar>, String> {
+    use webfm::tasks::constrain::Grammar;
+    let read = |v: &str| -> Result<String, String> {
+        if Path::new(v).is_file() {
+            std::fs::read_to_string(v).map_err(|e| format!("{v}: {e}"))
+        } else {
+            Ok(v.to_string())
+        }
+    };
+    let mut got = Vec::new();
+    if a.has("--json-object") {
+        got.push(Grammar::JsonObject);
+    }
+    if let Some(v) = a.get("--json-schema") {
+        let text = read(v)?;
+        let schema = serde_json::from_str(&text).map_err(|e| format!("--json-schema: not JSON (a file path or the schema itself): {e}"))?;
+        got.push(Grammar::JsonSchema(schema));
+    }
+    if let Some(v) = a.get("--regex") {
+        got.push(Grammar::Regex(v.to_string()));
+    }
+    if let Some(v) = a.get("--grammar") {
+        got.push(Grammar::Lark(read(v)?));
+    }
+    if got.len() > 1 {
+        return Err("give at most one of --json-object, --json-schema, --regex and --grammar".into());
+    }
+    Ok(got.pop())
 }
 
 /// `webfm generate`.
@@ -178,6 +213,10 @@ pub fn generate_command(a: &Args) -> Result<(), String> {
         "--ignore-eos",
         "--logits",
         "--adapter",
+        "--json-object",
+        "--json-schema",
+        "--regex",
+        "--grammar",
     ])?;
     let [dir] = &a.positional[..] else {
         return Err("generate needs one model folder".into());
@@ -204,6 +243,7 @@ pub fn generate_command(a: &Args) -> Result<(), String> {
         seed: a.number("--seed")?.unwrap_or(0),
         stop: a.get("--stop").map(|s| vec![s.to_string()]).unwrap_or_default(),
         ignore_eos: a.has("--ignore-eos"),
+        grammar: grammar_arg(a)?,
     };
     let prompt_ids = model.encode(&text).map_err(|e| e.to_string())?;
     let k_logits = a.number::<usize>("--logits")?.unwrap_or(0);
@@ -256,6 +296,7 @@ pub fn generate_command(a: &Args) -> Result<(), String> {
         "ms_first_token": first_ms,
         "tokens_per_s": tokens_per_s,
         "kv_cache_bytes": g.cache_bytes(),
+        "mask_ms": g.mask_millis,
     });
     let mut out = out;
     if let Some(gpu) = &gpu {

@@ -42,7 +42,8 @@ usage:
 
   webfm generate <model-folder> --prompt TEXT [--chat] [--max-new-tokens N] [--greedy | --temperature T
                  --top-k K --top-p P --seed S] [--repetition-penalty R] [--stop S] [--device D] [--logits K]
-                 [--adapter DIR]       text generation -> one JSON object; the text streams to stderr
+                 [--adapter DIR] [--json-object | --json-schema S | --regex RE | --grammar LARK]
+                                     text generation -> one JSON object; the text streams to stderr
   webfm finetune <model-folder> --train FILE.jsonl [--eval FILE.jsonl] --method head|lora|head+lora
                  --out DIR [--epochs N --lr X --batch-size B --seed S --rank R ...]
                                      trains an adapter (PEFT files); a JSON line per step, a summary at the end
@@ -66,8 +67,8 @@ pub(crate) struct Args {
     options: Vec<(String, Option<String>)>,
 }
 
-const FLAGS: [&str; 11] =
-    ["--quick", "--help", "--bt", "--json", "--no-normalize", "--no-truncate", "--chat", "--greedy", "--ignore-eos", "--mixed", "--stats"];
+const FLAGS: [&str; 12] =
+    ["--quick", "--help", "--bt", "--json", "--no-normalize", "--no-truncate", "--chat", "--greedy", "--ignore-eos", "--mixed", "--stats", "--json-object"];
 
 fn parse(args: &[String]) -> Result<Args, String> {
     let mut out = Args { positional: Vec::new(), options: Vec::new() };
