@@ -314,7 +314,7 @@ fn a_seed_makes_a_run_repeatable() {
         .map(|(i, t)| (t.to_string(), if i % 2 == 0 { "pos" } else { "neg" }.to_string()))
         .collect();
     let losses = |seed| {
-        let opt = Options { method: Method::HeadLora, rank: 2, epochs: 2, batch_size: 2, seed, lr: 1e-2, ..Options::default() };
+        let opt = Options { method: Method::HeadLora, rank: 2, epochs: Some(2), batch_size: 2, seed, lr: Some(1e-2), ..Options::default() };
         let mut run = ClassifierRun::new(&model, &data, &opt).unwrap();
         while pollster::block_on(run.step()).unwrap().is_some() {}
         run.train_loss().to_vec()

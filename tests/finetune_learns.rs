@@ -64,11 +64,35 @@ fn minilm_sentiment_head_and_lora_reach_85_percent_on_the_cpu() {
     let model = Bert::new(&files, &params).unwrap();
     let base = zero_shot_accuracy(&model, &sentiment("test"));
     eprintln!("zero-shot baseline: {:.1}%", base * 100.0);
-    let head = train(&model, &Options { method: Method::Head, lr: 1e-2, epochs: 8, batch_size: 8, seed: 1, ..Options::default() }, "head");
-    let lora = train(&model, &Options { method: Method::HeadLora, lr: 2e-3, epochs: 3, batch_size: 8, seed: 1, ..Options::default() }, "head+lora");
+    let head = train(&model, &Options { method: Method::Head, lr: Some(1e-2), epochs: Some(8), batch_size: 8, seed: 1, ..Options::default() }, "head");
+    let lora = train(&model, &Options { method: Method::HeadLora, lr: Some(2e-3), epochs: Some(3), batch_size: 8, seed: 1, ..Options::default() }, "head+lora");
     for (what, acc) in [("head", head), ("head+lora", lora)] {
         assert!(acc >= 0.85, "{what}: held-out accuracy {acc} < 0.85");
         assert!(acc > base, "{what}: {acc} is no better than zero-shot's {base}");
+    }
+}
+
+/// The defaults as a new user meets them (issue 20): nothing but the method,
+/// on 60 training examples (3 epochs used to leave a head at 75%).
+#[test]
+fn minilm_sentiment_defaults_train_a_head_and_head_lora_on_60_examples() {
+    let Some(dir) = common::minilm_folder() else { return };
+    let (files, params) = load_dir(&dir, &Device::Cpu).unwrap();
+    let model = Bert::new(&files, &params).unwrap();
+    let (train, test) = (sentiment("train"), sentiment("test"));
+    let train = &train[..60];
+    for method in [Method::Head, Method::HeadLora] {
+        let opt = Options { method, ..Options::default() };
+        assert_eq!(opt.epochs_for(train.len()), 8, "60 examples in batches of 8: 64 steps in 8 epochs");
+        let mut run = ClassifierRun::new(&model, train, &opt).unwrap();
+        let mut steps = 0;
+        while pollster::block_on(run.step()).unwrap().is_some() {
+            steps += 1;
+        }
+        let (acc, loss) = pollster::block_on(run.evaluate(&test)).unwrap();
+        eprintln!("{method:?} with defaults (lr {}, {steps} steps): held-out accuracy {:.1}% (loss {loss:.3})", opt.lr(), acc * 100.0);
+        assert_eq!(steps, 64);
+        assert!(acc >= 0.85, "{method:?} with the defaults: held-out accuracy {acc} < 0.85 on {} reviews", test.len());
     }
 }
 
@@ -95,7 +119,7 @@ fn smollm2_lora_lowers_held_out_loss() {
         qa("What colour is a strawberry?", "Red."),
         qa("What colour is the sea?", "Blue."),
     ];
-    let opt = Options { method: Method::Lora, lr: 2e-3, epochs: 4, batch_size: 4, seed: 1, rank: 8, alpha: 16.0, ..Options::default() };
+    let opt = Options { method: Method::Lora, lr: Some(2e-3), epochs: Some(4), batch_size: 4, seed: 1, rank: 8, alpha: 16.0, ..Options::default() };
     let mut run = TextRun::new(&model, &train, &opt).unwrap();
     let before = pollster::block_on(run.evaluate(&held_out)).unwrap();
     while pollster::block_on(run.step()).unwrap().is_some() {}

@@ -21,8 +21,10 @@ import { HELD_OUT_REVIEWS, TRAIN_REVIEWS } from "./sample-reviews.js";
 const BATCH = 8;
 const SEED = 0; // the same examples and settings train the same adapter (on the same device path)
 const MAX_EPOCHS = 100;
-/** Settings that train well on the sample set; choosing a method sets them. */
-const DEFAULTS = { head: { epochs: 8, lr: 0.01 }, "head+lora": { epochs: 3, lr: 0.002 } };
+/** The package's defaults (docs/API.md, the same in the CLI): a learning rate per method... */
+const LR = { head: 0.01, "head+lora": 0.003 };
+/** ...and enough epochs for 64 steps (3 to 100). Choosing a method or editing the examples sets them, until the visitor types their own. */
+const defaultEpochs = (n) => Math.min(MAX_EPOCHS, Math.max(3, Math.ceil(64 / Math.max(1, Math.ceil(n / BATCH)))));
 /** The zero-shot baseline: the same frozen model, no training. */
 const ZERO_SHOT = { labels: ["positive", "negative"], template: "This review is {}." };
 const HELD_OUT = HELD_OUT_REVIEWS.map(([label, text]) => ({ text, label }));
@@ -130,6 +132,7 @@ export function finetunePage() {
       const examples = parseExamples(area.value);
       const counts = [...labelCounts(examples)].map(([l, c]) => `${l} ${c}`).join(", ");
       out.textContent = `${examples.length} examples · ${labelCounts(examples).size} labels: ${counts} · ${Math.ceil(examples.length / BATCH)} steps of ${BATCH} per epoch (seed ${SEED})`;
+      if (!epochsTyped) epochs.value = String(defaultEpochs(examples.length));
       out.classList.remove("warn");
     } catch (e) {
       out.textContent = e.message;
@@ -343,11 +346,16 @@ export function finetunePage() {
     }
   };
 
+  let epochsTyped = false;
+  epochs.addEventListener("input", () => (epochsTyped = true));
   area.value = TRAIN_REVIEWS.map(([label, text]) => `${label}: ${text}`).join("\n");
   area.addEventListener("input", summarize);
+  lr.value = String(LR[method.value]);
   summarize();
   method.addEventListener("change", () => {
-    ({ epochs: epochs.value, lr: lr.value } = DEFAULTS[method.value]);
+    lr.value = String(LR[method.value]);
+    epochsTyped = false;
+    summarize();
   });
   showLastRun();
   showZeroShot();

@@ -41,8 +41,11 @@ pub struct Options {
     pub alpha: f32,
     /// LoRA target modules (default: the attention's query and value).
     pub targets: Option<Vec<String>>,
-    pub lr: f64,
-    pub epochs: usize,
+    /// The learning rate; `None`: the method's ([`Options::lr`]).
+    pub lr: Option<f64>,
+    /// Passes over the examples; `None`: enough for [`MIN_STEPS`] steps,
+    /// at least [`MIN_EPOCHS`] ([`Options::epochs_for`]).
+    pub epochs: Option<usize>,
     pub batch_size: usize,
     pub seed: u64,
     /// Warm-up as a fraction of all steps.
@@ -60,8 +63,8 @@ impl Default for Options {
             rank: 8,
             alpha: 16.0,
             targets: None,
-            lr: 1e-3,
-            epochs: 3,
+            lr: None,
+            epochs: None,
             batch_size: 8,
             seed: 0,
             warmup: 0.1,
@@ -72,14 +75,47 @@ impl Default for Options {
     }
 }
 
+/// The fewest optimizer steps a run with default epochs takes: on a small
+/// set, a few epochs leave a freshly made head untrained (MiniLM's head
+/// reached 75% held-out accuracy on 60 sentiment examples in 3 epochs of 8
+/// steps, 90% in 8).
+pub const MIN_STEPS: usize = 64;
+/// The fewest epochs a run with default epochs takes (large sets).
+pub const MIN_EPOCHS: usize = 3;
+/// The most epochs the default gives (tiny sets).
+pub const MAX_DEFAULT_EPOCHS: usize = 100;
+
 impl Options {
+    /// The learning rate: the one given, else the method's: a new head
+    /// alone trains at 1e-2, head + LoRA at 3e-3, LoRA alone at 2e-3.
+    pub fn lr(&self) -> f64 {
+        self.lr.unwrap_or(match self.method {
+            Method::Head => 1e-2,
+            Method::HeadLora => 3e-3,
+            Method::Lora => 2e-3,
+        })
+    }
+
+    /// The epochs for `n` examples: the ones given, else enough for
+    /// [`MIN_STEPS`] steps (between [`MIN_EPOCHS`] and [`MAX_DEFAULT_EPOCHS`]).
+    pub fn epochs_for(&self, n: usize) -> usize {
+        self.epochs.unwrap_or_else(|| {
+            let per_epoch = n.div_ceil(self.batch_size.max(1)).max(1);
+            MIN_STEPS.div_ceil(per_epoch).clamp(MIN_EPOCHS, MAX_DEFAULT_EPOCHS)
+        })
+    }
+
     pub fn check(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidArgument(m));
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad(format!("lr {} must be a positive number", self.lr));
+        if let Some(lr) = self.lr {
+            if !(lr > 0.0 && lr.is_finite()) {
+                return bad(format!("lr {lr} must be a positive number"));
+            }
         }
-        if self.epochs == 0 || self.epochs > 1000 {
-            return bad(format!("epochs {} must be between 1 and 1000", self.epochs));
+        if let Some(epochs) = self.epochs {
+            if epochs == 0 || epochs > 1000 {
+                return bad(format!("epochs {epochs} must be between 1 and 1000"));
+            }
         }
         if self.batch_size == 0 || self.batch_size > 4096 {
             return bad(format!("batchSize {} must be between 1 and 4096", self.batch_size));
@@ -91,7 +127,7 @@ impl Options {
     }
 
     fn adamw(&self) -> AdamW {
-        AdamW { lr: self.lr, weight_decay: self.weight_decay, ..AdamW::default() }
+        AdamW { lr: self.lr(), weight_decay: self.weight_decay, ..AdamW::default() }
     }
 
     fn lora(&self, default_targets: &[&str]) -> LoraConfig {
@@ -143,7 +179,7 @@ struct Clock {
 
 impl Clock {
     fn new(n: usize, opt: &Options) -> Clock {
-        let plan = plan(n, opt.epochs, opt.batch_size, opt.seed);
+        let plan = plan(n, opt.epochs_for(n), opt.batch_size, opt.seed);
         let warmup = (plan.len() as f64 * opt.warmup).round() as usize;
         Clock { plan, next: 0, warmup, t0: now_ms(), examples: 0, train_loss: Vec::new() }
     }
@@ -230,7 +266,7 @@ impl<'m> ClassifierRun<'m> {
             })
             .collect::<Result<Vec<_>>>()?;
         let trainer = ClassifierTrainer::new(model, adapter, opt.adamw(), opt.max_grad_norm);
-        Ok(ClassifierRun { model, trainer, clock: Clock::new(examples.len(), opt), examples, lr: opt.lr, truncated })
+        Ok(ClassifierRun { model, trainer, clock: Clock::new(examples.len(), opt), examples, lr: opt.lr(), truncated })
     }
 
     pub fn labels(&self) -> &[String] {
@@ -352,7 +388,7 @@ impl<'m> TextRun<'m> {
         let max = opt.max_tokens.unwrap_or(model.info.max_positions).min(model.info.max_positions);
         let (examples, truncated) = model.text_examples(train, max)?;
         let trainer = LoraTrainer::new(model, opt.lora(&["q_proj", "v_proj"]), opt.seed, opt.adamw(), opt.max_grad_norm)?;
-        Ok(TextRun { trainer, clock: Clock::new(examples.len(), opt), examples, lr: opt.lr, truncated })
+        Ok(TextRun { trainer, clock: Clock::new(examples.len(), opt), examples, lr: opt.lr(), truncated })
     }
 
     pub fn adapter(&self) -> &crate::train::lora::LoraSet {

@@ -283,11 +283,12 @@ describe("demo without WebGPU", { timeout: 15 * MINUTE }, () => {
       await openTab(page, "classify");
       rows = await classifyTuned(page, "I absolutely loved it, wonderful!");
     });
-    assert.deepEqual(defaults, { method: "head", epochs: "8", lr: "0.01", lines: 48, summary: defaults.summary });
+    // The package's defaults: lr 0.01 for a head, epochs for 64 steps (48 examples: 6 steps per epoch, 11 epochs).
+    assert.deepEqual(defaults, { method: "head", epochs: "11", lr: "0.01", lines: 48, summary: defaults.summary });
     assert.match(defaults.summary, /^48 examples · 2 labels: positive 24, negative 24 · /);
     assert.match(r.device, /^CPU path \(WebAssembly SIMD\) · /);
-    assert.equal(r.points, 48, "one point per step: 48 examples in batches of 8, 8 epochs");
-    assert.equal(r.step, "48 / 48");
+    assert.equal(r.points, 66, "one point per step: 48 examples in batches of 8, 11 epochs");
+    assert.equal(r.step, "66 / 66");
     assert.ok(r.accuracy >= 0.8, `held-out accuracy ${r.accuracy} (${r.detail})`);
     assert.ok(r.accuracy > r.zeroShot, `fine-tuned ${r.accuracy} is no better than zero-shot ${r.zeroShot}`);
     assert.equal(r.tried.length, 2, "the try-it text was not classified");
@@ -346,7 +347,7 @@ describe("demo without WebGPU", { timeout: 15 * MINUTE }, () => {
     await page.fill("#finetune-examples", sample);
 
     await page.selectOption("#finetune-method", "head+lora");
-    assert.deepEqual([await page.inputValue("#finetune-epochs"), await page.inputValue("#finetune-lr")], ["3", "0.002"], "head + LoRA's settings");
+    assert.deepEqual([await page.inputValue("#finetune-epochs"), await page.inputValue("#finetune-lr")], ["11", "0.003"], "head + LoRA's settings");
     // A real click needs a few of the page's turns between steps (~0.5 s each
     // here) to land, so the run is long enough that Stop clearly cuts it short.
     await page.fill("#finetune-epochs", "6");

@@ -23,8 +23,9 @@ pub const HELP: &str = "usage: webfm finetune <model-folder> --train train.jsonl
   the attention's query and value). Decoders (Llama family): lines
   {\"prompt\": ..., \"completion\": ...} (loss on the completion) or {\"text\": ...};
   method lora (q_proj and v_proj unless --targets).
-  Defaults: 3 epochs, lr 1e-3, batch 8, seed 0, rank 8, alpha 16, warm-up 0.1 of
-  the steps then linear decay, weight decay 0.01, gradients clipped to norm 1.
+  Defaults: lr 1e-2 for head, 3e-3 for head+lora, 2e-3 for lora; enough epochs for
+  64 steps (at least 3, at most 100: 8 epochs for 60 examples); batch 8, seed 0,
+  rank 8, alpha 16, warm-up 0.1 of the steps then linear decay, weight decay 0.01, gradients clipped to norm 1.
   Prints one JSON object per step to stderr and, at the end, to stdout:
   {\"train_loss\": [...], \"eval_accuracy\": ..., \"eval_loss\": ..., \"examples_per_s\": ...,
    \"truncated\": N, \"adapter\": <out>}. When a step fails (a loss that is not
@@ -85,8 +86,8 @@ fn options(a: &Args) -> Result<Options, String> {
         rank: a.number("--rank")?.unwrap_or(d.rank),
         alpha: a.number("--alpha")?.unwrap_or(d.alpha),
         targets: a.get("--targets").map(|t| t.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()),
-        lr: a.number("--lr")?.unwrap_or(d.lr),
-        epochs: a.number("--epochs")?.unwrap_or(d.epochs),
+        lr: a.number("--lr")?,
+        epochs: a.number("--epochs")?,
         batch_size: a.number("--batch-size")?.unwrap_or(d.batch_size),
         seed: a.number("--seed")?.unwrap_or(d.seed),
         warmup: a.number("--warmup")?.unwrap_or(d.warmup),
@@ -241,8 +242,15 @@ pub fn bench(a: &Args) -> Result<(), String> {
     let tokens = a.number("--tokens")?.unwrap_or(if encoder { 64 } else { 128 });
     let steps: usize = a.number("--steps")?.unwrap_or(5);
     let method: Method = a.get("--method").unwrap_or(if encoder { "head+lora" } else { "lora" }).parse().map_err(|e: webfm::Error| e.to_string())?;
-    let opt =
-        Options { method, rank: a.number("--rank")?.unwrap_or(8), epochs: 1, batch_size: batch, max_tokens: Some(tokens), warmup: 0.0, ..Options::default() };
+    let opt = Options {
+        method,
+        rank: a.number("--rank")?.unwrap_or(8),
+        epochs: Some(1),
+        batch_size: batch,
+        max_tokens: Some(tokens),
+        warmup: 0.0,
+        ..Options::default()
+    };
     // Long enough to be cut at `tokens` by any tokenizer: varied words, numbered.
     let text = |i: usize| (0..tokens * 2).map(|j| format!("word{} ", (i * 7 + j * 13) % 97)).collect::<String>();
     let n = batch * (steps + 1);
