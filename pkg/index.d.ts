@@ -7,11 +7,16 @@ export type Bytes = ArrayBuffer | Uint8Array;
 export type FileSource = string | URL | Response | Bytes;
 
 /**
- * A model: a folder URL in the Hugging Face layout (`config.json`,
+ * A model: an id on a model hub (`"owner/name"`, resolved through `env`:
+ * `{remoteHost}{owner/name}/resolve/{revision}/{file}`, with
+ * `{localModelPath}{owner/name}/` tried first where local models are
+ * allowed), a folder URL in the Hugging Face layout (`config.json`,
  * `tokenizer.json`, `model.safetensors` or sharded `*.safetensors` with
  * `model.safetensors.index.json`, and the optional files below), or the
  * files one by one (other keys throw: "model source: unknown field ...").
- * JSON files may also be given as parsed objects.
+ * JSON files may also be given as parsed objects. A string with a scheme,
+ * a leading `/` or `.`, or a trailing `/` is a folder URL; other strings of
+ * the form `name` or `owner/name` are ids.
  */
 export type ModelSource =
   | string
@@ -31,15 +36,52 @@ export type ModelSource =
       tokenizerConfig?: FileSource | object;
     };
 
-/** A download or compile step. `loaded`/`total` are bytes (total when the server says). */
+/**
+ * A step of a load, as transformers.js reports it: per file `"initiate"`
+ * (requested), `"download"` (the response arrived, from the network or the
+ * cache), `"progress"` (bytes read) and `"done"`; `"ready"` once the model
+ * is built; `"wasm"` for the .wasm module's own download and compile.
+ * `loaded`/`total` are the file's bytes (total when the server says).
+ */
 export interface Progress {
+  status?: "initiate" | "download" | "progress" | "done" | "ready" | "wasm";
+  /** The model as given to `load` (its id or URL). */
+  name?: string;
   file?: string;
   loaded?: number;
   total?: number;
+  /** Percent (0–100) of this file. */
+  progress?: number;
+  /**
+   * Fraction (0–1) of the whole model's bytes, across all its files: 0
+   * until the weights' size is known (their response or the shard index),
+   * never decreasing, 1 at `"ready"`.
+   */
+  overall?: number;
   /** `"compiled"` once the .wasm is ready. */
   phase?: "compiled";
   /** Set when something went wrong that did not stop the load (e.g. the cache is full). */
   warning?: string;
+}
+
+/** Where model ids resolve (transformers.js's names). Change the fields before loading. */
+export interface Env {
+  /** Default `"https://huggingface.co/"`. */
+  remoteHost: string;
+  /** Default `"{model}/resolve/{revision}/"`. */
+  remotePathTemplate: string;
+  /** Tried first when `allowLocalModels`: `{localModelPath}{id}/`. Default `"/models/"`. */
+  localModelPath: string;
+  /** Default true. */
+  allowRemoteModels: boolean;
+  /** Default false in browsers, true in Node. */
+  allowLocalModels: boolean;
+}
+export const env: Env;
+
+/** No folder could be found for a model id (`tried`: the URLs asked). */
+export class ModelNotFoundError extends Error {
+  readonly tried: string[];
 }
 
 export type DeviceRequest = "auto" | "webgpu" | "cpu";
@@ -57,6 +99,8 @@ export interface LoadOptions {
   group?: 32 | 64 | 128;
   /** Called while files download and the .wasm compiles. */
   onProgress?: (p: Progress) => void;
+  /** For models given by id: a branch, tag or commit (default `"main"`). */
+  revision?: string;
   /**
    * The Cache API: `true` (default) serves a stored file without asking the
    * server; `"revalidate"` sends a HEAD first and downloads again when the
@@ -334,6 +378,9 @@ export interface ChatMessage {
   content: string;
 }
 
+/** A JSON schema (draft 2020-12 keywords llguidance supports: type, properties, required, enum, const, items, anyOf, pattern, min/max...). */
+export type JsonSchema = { [key: string]: unknown };
+
 export interface GenerateOptions {
   /** Default 128. */
   maxNewTokens?: number;
@@ -354,6 +401,15 @@ export interface GenerateOptions {
   onToken?: (id: number) => void;
   /** Keep going past the end-of-sequence token. */
   ignoreEos?: boolean;
+  /**
+   * Constrained decoding (at most one of these three): only tokens that keep
+   * the output valid can be picked. A JSON schema, or `true` for any JSON object.
+   */
+  jsonSchema?: JsonSchema | true;
+  /** A regular expression the whole output matches. */
+  regex?: string;
+  /** A Lark grammar (llguidance's dialect, e.g. `start: "yes" | "no"`). */
+  grammar?: string;
 }
 
 export interface LogitsOptions {
@@ -384,6 +440,103 @@ export interface GenerationStats {
   msFirstToken: number;
   tokensPerSecond: number;
   kvCacheBytes: number;
+  /** Milliseconds spent computing grammar masks (constrained decoding). */
+  maskMs: number;
+}
+
+// ---- the OpenAI-style chat API ------------------------------------------------
+
+export type ChatContentPart = { type: "text"; text: string };
+
+export interface ChatToolCall {
+  id: string;
+  type: "function";
+  /** `arguments` is JSON text, as OpenAI's API has it. */
+  function: { name: string; arguments: string };
+}
+
+export type ChatCompletionMessageParam =
+  | { role: "system" | "developer"; content: string | ChatContentPart[]; name?: string }
+  | { role: "user"; content: string | ChatContentPart[]; name?: string }
+  | { role: "assistant"; content?: string | ChatContentPart[] | null; tool_calls?: ChatToolCall[] }
+  | { role: "tool"; content: string | ChatContentPart[]; tool_call_id: string };
+
+export interface ChatTool {
+  type: "function";
+  function: { name: string; description?: string; parameters?: JsonSchema };
+}
+
+export type ResponseFormat = { type: "text" } | { type: "json_object" } | { type: "json_schema"; json_schema: { name?: string; description?: string; schema: JsonSchema; strict?: boolean } };
+
+export interface ChatCompletionCreateParams {
+  messages: ChatCompletionMessageParam[];
+  /** Reported back in the reply's `model`; the model is the one loaded. */
+  model?: string;
+  stream?: boolean;
+  /** `include_usage` defaults to true: the last chunk has `usage`. */
+  stream_options?: { include_usage?: boolean };
+  /** Default: the room left in the context, at most 1024. */
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  /** Default 1, as OpenAI; 0 is greedy. */
+  temperature?: number;
+  top_p?: number;
+  stop?: string | string[];
+  seed?: number;
+  /** Choices, each with seed `seed + i` (1 with `stream`). */
+  n?: number;
+  response_format?: ResponseFormat;
+  tools?: ChatTool[];
+  /** `"auto"` (default with tools): a call or plain text (plain text then cannot begin with "<"). */
+  tool_choice?: "none" | "auto" | "required" | { type: "function"; function: { name: string } };
+  /** webfm's own; `frequency_penalty`/`presence_penalty` other than 0 are refused. */
+  repetition_penalty?: number;
+  frequency_penalty?: number;
+  presence_penalty?: number;
+  signal?: AbortSignal;
+}
+
+export type ChatFinishReason = "stop" | "length" | "tool_calls" | "abort";
+
+export interface ChatCompletionUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: "chat.completion";
+  created: number;
+  model: string;
+  choices: { index: number; message: { role: "assistant"; content: string | null; tool_calls?: ChatToolCall[] }; logprobs: null; finish_reason: ChatFinishReason }[];
+  usage: ChatCompletionUsage;
+  system_fingerprint: null;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: "chat.completion.chunk";
+  created: number;
+  model: string;
+  /** Empty in the last chunk, which carries `usage`. */
+  choices: { index: number; delta: { role?: "assistant"; content?: string; tool_calls?: (ChatToolCall & { index: number })[] }; logprobs: null; finish_reason: ChatFinishReason | null }[];
+  usage?: ChatCompletionUsage;
+}
+
+export interface ChatCompletions {
+  create(params: ChatCompletionCreateParams & { stream: true }): Promise<AsyncIterableIterator<ChatCompletionChunk>>;
+  create(params: ChatCompletionCreateParams & { stream?: false }): Promise<ChatCompletion>;
+  create(params: ChatCompletionCreateParams): Promise<ChatCompletion | AsyncIterableIterator<ChatCompletionChunk>>;
+}
+
+/** An error as OpenAI's SDK shapes it (a bad request is a `BadRequestError`, status 400). */
+export class APIError extends Error {
+  readonly status: number;
+  readonly type: string;
+  readonly param: string | null;
+  readonly code: string | null;
+  readonly error: { message: string; type: string; param: string | null; code: string | null };
 }
 
 /** Text pieces as they are generated: `for await (const piece of stream)`; `break` cancels. */
@@ -418,8 +571,10 @@ export class TextModel {
   generate(prompt: Prompt, options?: GenerateOptions): TextStream;
   /** The vocabulary's logits at the last position (every position, row after row, with `all`). */
   logits(prompt: Prompt, options?: LogitsOptions): Promise<Float32Array>;
-  /** The prompt `generate` would see for these messages. */
-  applyChatTemplate(messages: ChatMessage[]): string;
+  /** The prompt `generate` would see for these messages (with `tools` for templates that render them). */
+  applyChatTemplate(messages: ChatMessage[] | ChatCompletionMessageParam[], options?: { tools?: ChatTool[] }): string;
+  /** An OpenAI-style chat API over this model. */
+  readonly chat: { completions: ChatCompletions };
   /** Trains LoRA adapters (Llama family); generation uses them from then on. Waits for a running generation. */
   finetune(examples: TextExample[], options?: FinetuneOptions<TextExample>): Promise<Adapter>;
   /** Adds a LoRA adapter to generation. Resolves to the number of layers merged. */

@@ -7,10 +7,54 @@ import initWasm, * as wasm from "./webfm.js";
 import { cachingFetch } from "./cache.js";
 import { checkedFetch, Expected } from "./integrity.js";
 import { checkOptions } from "./options.js";
+import { isModelId, resolveModel } from "./hub.js";
+import { progressTracker } from "./progress.js";
+import { chatApi } from "./chat.js";
 
 export { clearCache, cacheUsage } from "./cache.js";
+export { env, ModelNotFoundError } from "./hub.js";
+export { APIError } from "./chat.js";
 
 let ready = null;
+
+/** Node.js (no DOM): files come from the disk, and there is no Cache API. */
+const IN_NODE = typeof process !== "undefined" && !!process.versions?.node && typeof window === "undefined" && typeof WorkerGlobalScope === "undefined";
+// Hidden from bundlers: a browser build never loads these.
+const nodeModule = (name) => import(/* @vite-ignore */ `node:${name}`);
+
+/**
+ * Node's fetch for `file:` URLs (Node's own fetch refuses them): the file as
+ * a Response with its length, a 404 when it is absent; other URLs go to `fetch`.
+ */
+async function nodeFetch(url, init) {
+  const href = String(url);
+  if (!href.startsWith("file:")) return fetch(url, init);
+  const [{ readFile, stat }, { fileURLToPath }] = await Promise.all([nodeModule("fs/promises"), nodeModule("url")]);
+  const path = fileURLToPath(href);
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) return new Response("not a file", { status: 404, statusText: "Not Found" });
+    const body = init?.method === "HEAD" ? null : await readFile(path);
+    const type = path.endsWith(".wasm") ? { "content-type": "application/wasm" } : {};
+    return new Response(body, { status: 200, headers: { "content-length": String(st.size), ...type } });
+  } catch (e) {
+    if (e?.code === "ENOENT" || e?.code === "ENOTDIR") return new Response("not found", { status: 404, statusText: "Not Found" });
+    throw e;
+  }
+}
+
+/** In Node, a path as a `file:` URL; URLs and anything else as they are. */
+async function nodeUrl(source) {
+  if (!IN_NODE || typeof source !== "string" || /^[a-z][a-z0-9+.-]*:/i.test(source)) return source;
+  const [{ pathToFileURL }, { resolve }] = await Promise.all([nodeModule("url"), nodeModule("path")]);
+  return pathToFileURL(resolve(source)).href;
+}
+
+/** In Node, a folder path as a `file:` URL with its trailing slash. */
+async function nodeFolder(source) {
+  const url = await nodeUrl(source);
+  return IN_NODE && typeof url === "string" && url.startsWith("file:") && !url.endsWith("/") ? `${url}/` : url;
+}
 
 /** Reads a response body, reporting `{file, loaded, total}`, into a new Response the compiler can stream. */
 function withProgress(resp, file, onProgress) {
@@ -45,7 +89,7 @@ export function init(options = {}) {
   ready ??= (async () => {
     let source = where ?? new URL("./webfm_bg.wasm", import.meta.url);
     if (typeof source === "string" || source instanceof URL) {
-      const resp = await fetch(source);
+      const resp = await (IN_NODE ? nodeFetch(source) : fetch(source));
       if (!resp.ok) throw new Error(`webfm: could not fetch ${source}: HTTP ${resp.status}`);
       source = withProgress(resp, "webfm_bg.wasm", onProgress);
     }
@@ -76,7 +120,7 @@ export async function memoryStats({ resetPeak = false } = {}) {
 }
 
 /** `LoadOptions` (index.d.ts): what the wasm `load` takes, and the wrapper's own. */
-const LOAD_OPTIONS = ["device", "bits", "group", "onProgress", "cache", "fetch", "signal", "onDeviceLost", "integrity"];
+const LOAD_OPTIONS = ["device", "bits", "group", "onProgress", "cache", "fetch", "signal", "onDeviceLost", "integrity", "revision"];
 
 const aborted = () => new DOMException("webfm: loading was cancelled", "AbortError");
 
@@ -88,12 +132,33 @@ const aborted = () => new DOMException("webfm: loading was cancelled", "AbortErr
  */
 async function load(kind, source, options = {}, retry = true) {
   checkOptions("load options", options, LOAD_OPTIONS);
-  const { cache = true, onProgress, fetch: userFetch, signal, onDeviceLost, integrity, ...rest } = options ?? {};
+  const { cache = true, onProgress, fetch: userFetch, signal, onDeviceLost, integrity, revision, ...rest } = options ?? {};
   if (signal?.aborted) throw aborted();
   const expected = new Expected(integrity);
-  await init({ onProgress });
-  const caching = cache && !userFetch ? cachingFetch({ mode: cache === "revalidate" ? "revalidate" : "default", signal, expected, onWarning: (warning) => onProgress?.({ warning }) }) : null;
-  let via = caching?.fetch ?? checkedFetch(userFetch ?? ((url) => fetch(url, { signal })), expected);
+  await init({ onProgress: onProgress && ((p) => onProgress({ status: "wasm", ...p })) });
+  const given = source;
+  const name = typeof source === "string" ? source : "model";
+  const plainFetch = IN_NODE ? nodeFetch : fetch;
+  if (isModelId(source)) {
+    const probe = async (url) => {
+      try {
+        const r = await (userFetch ? userFetch(url) : plainFetch(await nodeUrl(url), { method: "HEAD", signal }));
+        return r.ok;
+      } catch {
+        return false;
+      }
+    };
+    source = await resolveModel(source, { revision, probe });
+    source = await nodeFolder(source);
+  } else if (revision !== undefined) {
+    throw new TypeError("webfm: load options: revision is for models given by id (\"owner/name\"), not folder URLs or files");
+  }
+  if (!isModelId(given)) source = await nodeFolder(source);
+  const folder = typeof source === "string" ? new URL(source.endsWith("/") ? source : `${source}/`, globalThis.location?.href ?? "file:///").href : null;
+  const tracker = progressTracker(onProgress, name, folder);
+  // Node has no Cache API: files are read from the disk or the network each time.
+  const caching = cache && !userFetch && !IN_NODE ? cachingFetch({ mode: cache === "revalidate" ? "revalidate" : "default", signal, expected, onWarning: (warning) => onProgress?.({ warning }) }) : null;
+  let via = caching?.fetch ?? checkedFetch(userFetch ?? ((url) => plainFetch(url, { signal })), expected);
   if (signal) {
     // A cancelled load stops at its next request or body chunk: the wasm
     // side then fails and drops everything it had allocated.
@@ -103,7 +168,8 @@ async function load(kind, source, options = {}, retry = true) {
       return base(url);
     };
   }
-  const opts = { ...rest, onProgress, fetch: via };
+  via = tracker.wrap(via);
+  const opts = { ...rest, onProgress: onProgress && tracker.raw, fetch: via };
   let inner;
   try {
     inner = await kind.load(source, opts);
@@ -117,11 +183,12 @@ async function load(kind, source, options = {}, retry = true) {
     if (signal?.aborted) throw aborted();
     if (retry && caching?.corrupt.length) {
       onProgress?.({ warning: `webfm: ${caching.corrupt.join(", ")} changed in the cache; downloading again` });
-      return load(kind, source, options, false);
+      return load(kind, given, options, false);
     }
     throw expected.failures[0] ?? e;
   }
   await caching?.finish(true);
+  tracker.ready();
   return { inner, cache: caching?.report ?? [] };
 }
 
@@ -328,10 +395,15 @@ export class TextModel extends Loaded {
   logits(prompt, options = {}) {
     return this._call((m) => m.logits(prompt, options));
   }
-  applyChatTemplate(messages) {
-    return this._live().applyChatTemplate(messages);
+  applyChatTemplate(messages, options) {
+    return this._live().applyChatTemplate(messages, options);
   }
   tokenize(text) {
     return this._live().tokenize(text);
+  }
+  #chat = null;
+  /** An OpenAI-style chat API: `model.chat.completions.create({ messages, stream, response_format, tools, ... })` (docs/API.md). */
+  get chat() {
+    return (this.#chat ??= chatApi(this));
   }
 }

@@ -7,7 +7,7 @@
 // (or the fine-tuning at its next step). Results holding typed arrays are transferred,
 // not copied.
 
-import { Model, TextModel } from "./index.js";
+import { Model, TextModel, env } from "./index.js";
 
 let model = null;
 const cancels = new Map(); // generation id -> AbortController
@@ -48,8 +48,9 @@ async function finetune(id, [examples, options]) {
 }
 
 const ops = {
-  async load(id, [kind, source, options]) {
+  async load(id, [kind, source, options, pageEnv]) {
     if (model) throw new Error("webfm worker: a model is already loaded");
+    Object.assign(env, pageEnv);
     const cls = kind === "text" ? TextModel : Model;
     model = await cls.load(source, {
       ...options,

@@ -2,7 +2,7 @@
 // promise (or a stream); the page's main thread only posts messages.
 
 import type {
-  AdapterOptions, AdapterSource, ChatMessage, ClassifyOptions, EmbedOptions, EncodeOptions, FinetuneOptions, GenerateOptions, GenerationStats,
+  AdapterOptions, AdapterSource, ChatCompletionMessageParam, ChatCompletions, ChatMessage, ChatTool, ClassifyOptions, EmbedOptions, EncodeOptions, FinetuneOptions, GenerateOptions, GenerationStats,
   LabelScore, LoadOptions, LogitsOptions, ModelInfo, ModelSource, Prompt, TextExample, TextModelInfo, TrainingReport, ZeroShotOptions,
 } from "./index.js";
 
@@ -53,7 +53,9 @@ export class WorkerTextModel extends WorkerBase {
   info(): TextModelInfo;
   generate(prompt: Prompt, options?: GenerateOptions): WorkerTextStream;
   logits(prompt: Prompt, options?: LogitsOptions): Promise<Float32Array>;
-  applyChatTemplate(messages: ChatMessage[]): Promise<string>;
+  applyChatTemplate(messages: ChatMessage[] | ChatCompletionMessageParam[], options?: { tools?: ChatTool[] }): Promise<string>;
+  /** The OpenAI-style chat API, generating in the Worker. */
+  readonly chat: { completions: ChatCompletions };
   tokenize(text: string): Promise<Uint32Array>;
   finetune(examples: TextExample[], options?: FinetuneOptions<TextExample>): Promise<WorkerAdapter>;
   loadAdapter(source: AdapterSource, options?: AdapterOptions): Promise<number>;

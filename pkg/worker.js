@@ -10,9 +10,11 @@
 // across the boundary; results holding typed arrays arrive transferred.
 
 import { checkOptions } from "./options.js";
+import { env, isModelId } from "./hub.js";
+import { chatApi } from "./chat.js";
 
 /** `WorkerLoadOptions` (worker.d.ts): `LoadOptions` without `fetch`, with `signal`. */
-const LOAD_OPTIONS = ["device", "bits", "group", "onProgress", "cache", "signal", "onDeviceLost", "integrity"];
+const LOAD_OPTIONS = ["device", "bits", "group", "onProgress", "cache", "signal", "onDeviceLost", "integrity", "revision"];
 
 /** URLs are resolved against the page here: inside the Worker, relative URLs would resolve against the package. */
 function absolute(v) {
@@ -23,6 +25,7 @@ function absolute(v) {
 }
 
 async function transferable(source) {
+  if (isModelId(source)) return source; // resolved in the Worker, with the page's env
   if (typeof source === "string" || source instanceof URL) return absolute(source);
   if (source && typeof source === "object") {
     const out = {};
@@ -107,7 +110,9 @@ async function loadIn(kind, source, options = {}) {
   checkOptions("load options", options, LOAD_OPTIONS);
   const { onProgress, signal, onDeviceLost, ...rest } = options ?? {};
   const ch = new Channel(startWorker());
-  const { done } = ch.request("load", [kind, await transferable(source), rest], (m) => m.progress && onProgress?.(m.progress));
+  // Ids resolve in the Worker, with the page's `env` settings.
+  const pageEnv = { ...env, localModelPath: absolute(env.localModelPath), remoteHost: absolute(env.remoteHost) };
+  const { done } = ch.request("load", [kind, await transferable(source), rest, pageEnv], (m) => m.progress && onProgress?.(m.progress));
   const abort = () => ch.terminate(new DOMException("webfm: loading was cancelled", "AbortError"));
   if (signal?.aborted) abort();
   signal?.addEventListener("abort", abort, { once: true });
@@ -272,8 +277,13 @@ export class WorkerTextModel extends WorkerBase {
   logits(prompt, options = {}) {
     return this._ch.call("logits", prompt, options);
   }
-  applyChatTemplate(messages) {
-    return this._ch.call("applyChatTemplate", messages);
+  applyChatTemplate(messages, options) {
+    return this._ch.call("applyChatTemplate", messages, options);
+  }
+  #chat = null;
+  /** The OpenAI-style chat API, as `TextModel.chat`, generating in the Worker. */
+  get chat() {
+    return (this.#chat ??= chatApi(this));
   }
 }
 

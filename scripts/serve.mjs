@@ -10,6 +10,7 @@
 //   /tests/browser/*  -> tests/browser/
 //   /tests/models/*   -> tests/models/   (tiny committed test models)
 //   /models/*         -> .cache/models/  (the default models scripts/prepare-models.sh makes)
+//   /hub/{id}/resolve/main/*  -> the same models laid out as a model hub (loading by id)
 //   everything else   -> www/            (index.html for directories)
 //
 // `--csp` sends STRICT_CSP (below) as the Content-Security-Policy of every
@@ -72,6 +73,15 @@ const MIME = {
   ".bin": "application/octet-stream",
 };
 
+// A model hub's layout, for loading models by id: /hub/{owner}/{name}/resolve/{revision}/{file}
+// (webfm's `env.remoteHost = origin + "/hub/"`). Only revision "main" exists.
+const HUB = {
+  "webfm-test/tiny-qwen2": join("tests", "models", "tiny-qwen2"),
+  "webfm-test/tiny-bert-cls": join("tests", "models", "tiny-bert-cls"),
+  "HuggingFaceTB/SmolLM2-135M-Instruct": join(".cache", "models", "smollm2"),
+  "sentence-transformers/all-MiniLM-L6-v2": join(".cache", "models", "minilm"),
+};
+
 /** Map a request path to a file path inside one of the mounted folders, or null. */
 function resolvePath(root, urlPath, mounts = MOUNTS) {
   let decoded;
@@ -81,6 +91,12 @@ function resolvePath(root, urlPath, mounts = MOUNTS) {
     return null;
   }
   if (decoded.includes("\0")) return null;
+  const hub = /^\/hub\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(decoded);
+  if (hub) {
+    const [, id, revision] = hub;
+    if (!HUB[id] || revision !== "main") return resolve(root, "tests", "models", "no-such-model", "missing");
+    mounts = [[`/hub/${id}/resolve/main/`, HUB[id]]];
+  }
   for (const [prefix, dir] of mounts) {
     if (!decoded.startsWith(prefix)) continue;
     const base = resolve(root, dir);

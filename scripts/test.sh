@@ -39,7 +39,7 @@ WEBFM_REQUIRE_MODELS=1 cargo test
 stage "5/6 default models (scripts/prepare-models.sh)"
 scripts/prepare-models.sh
 
-stage "6/6 browser tests (node --test tests/browser/)"
-node --test --test-concurrency=1 tests/browser/
+stage "6/6 browser and Node tests (node --test tests/browser/ tests/node/)"
+node --test --test-concurrency=1 tests/browser/ tests/node/
 
 stage "all passed in $((SECONDS - start)) s"

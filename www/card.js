@@ -62,16 +62,25 @@ export function cardUi(card) {
       $(`#${card}-progress`).setAttribute("aria-valuenow", String(Math.round(f * 100)));
       $(`#${card}-progress-label`).textContent = label;
     },
-    /** An `onProgress` for the package's loaders: one bar per file as it downloads, warnings in the note. */
-    progress({ file, loaded, total, phase, warning }) {
+    /**
+     * An `onProgress` for the package's loaders: the bar shows the whole
+     * model's fraction (`overall`) once the weights' size is known, the label
+     * the file being read; the .wasm's own download has the bar to itself;
+     * warnings go in the note.
+     */
+    progress({ status, file, loaded, total, overall, phase, warning }) {
       if (warning) {
         const note = $(`#${card}-note`);
         note.textContent = warning;
         note.hidden = false;
       } else if (phase === "compiled") {
         ui.setBar(1, `${file} compiled`);
+      } else if (status === "ready") {
+        ui.setBar(1, "model ready");
       } else if (file) {
-        ui.setBar(total ? loaded / total : 0, `${file}: ${mb(loaded)}${total ? ` / ${mb(total)}` : ""} MB`);
+        const whole = status && status !== "wasm" && overall > 0;
+        const fraction = whole ? overall : total ? loaded / total : 0;
+        ui.setBar(fraction, `${file}: ${mb(loaded ?? 0)}${total ? ` / ${mb(total)}` : ""} MB${whole ? ` · ${Math.round(overall * 100)}% of the model` : ""}`);
       }
     },
     /** Shows `e` in the card's error panel and badge; returns the message. */

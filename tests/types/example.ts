@@ -44,6 +44,14 @@ import {
   type TextStream,
   type TrainingReport,
   type ZeroShotOptions,
+  env,
+  APIError,
+  ModelNotFoundError,
+  type ChatCompletion,
+  type ChatCompletionChunk,
+  type ChatCompletionCreateParams,
+  type ChatTool,
+  type Env,
 } from "../../pkg/index.js";
 import {
   createWorkerModel,
@@ -73,6 +81,7 @@ const loadOptions: Required<LoadOptions> = {
   signal: controller.signal,
   onDeviceLost,
   integrity: { "model.safetensors": "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=" },
+  revision: "main",
 };
 
 const encodeOptions: Required<EncodeOptions> = { truncate: true, maxTokens: 64 };
@@ -91,6 +100,10 @@ const generateOptions: Required<GenerateOptions> = {
   signal: controller.signal,
   onToken: (id: number) => console.log(id),
   ignoreEos: false,
+  // Types only: at run time at most one of these three.
+  jsonSchema: { type: "object", properties: { answer: { type: "string" } }, required: ["answer"] },
+  regex: "[0-9]+",
+  grammar: 'start: "yes" | "no"',
 };
 const logitsOptions: Required<LogitsOptions> = { all: true };
 const adapterOptions: Required<AdapterOptions> = { merge: false };
@@ -132,6 +145,7 @@ const workerLoadOptions: Required<WorkerLoadOptions> = {
   signal: controller.signal,
   onDeviceLost,
   integrity: { "model.safetensors": "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=" },
+  revision: "main",
 };
 const workerCreateOptions = { ...workerLoadOptions, task: "classify" } satisfies Required<WorkerCreateOptions>;
 
@@ -142,7 +156,7 @@ function report(r: TrainingReport): string {
 
 function stats(s: GenerationStats | null): string {
   if (!s) return "running";
-  return `${s.promptTokens}+${s.newTokens} (${s.ids.length} ids) ${s.finish ?? "?"} ${s.msFirstToken} ms ${s.tokensPerSecond} tok/s ${s.kvCacheBytes} B`;
+  return `${s.promptTokens}+${s.newTokens} (${s.ids.length} ids) ${s.finish ?? "?"} ${s.msFirstToken} ms ${s.tokensPerSecond} tok/s ${s.kvCacheBytes} B ${s.maskMs} ms masks`;
 }
 
 function loadStats(l: LoadStats, cache: CacheEntry[]): string {
@@ -201,6 +215,57 @@ async function decoders(): Promise<void> {
   lm.dispose();
 }
 
+async function hubAndChat(): Promise<void> {
+  const where: Env = env;
+  where.remoteHost = "https://example.org/";
+  where.allowLocalModels = true;
+  const seen: Progress[] = [];
+  const lm = await TextModel.load("HuggingFaceTB/SmolLM2-135M-Instruct", { revision: "main", onProgress: (p) => seen.push(p) });
+  const overall: number = seen.at(-1)?.overall ?? 0;
+  const weather: ChatTool = {
+    type: "function",
+    function: { name: "get_weather", description: "Weather in a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } },
+  };
+  const params: Required<ChatCompletionCreateParams> = {
+    messages: [
+      { role: "system", content: "Be brief." },
+      { role: "user", content: [{ type: "text", text: "Weather in Lisboa?" }] },
+      { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Lisboa"}' } }] },
+      { role: "tool", content: "18 C, clear", tool_call_id: "call_1" },
+    ],
+    model: "smollm2",
+    stream: false,
+    stream_options: { include_usage: true },
+    max_tokens: 64,
+    max_completion_tokens: 64,
+    temperature: 0,
+    top_p: 1,
+    stop: ["\n\n"],
+    seed: 1,
+    n: 1,
+    response_format: { type: "json_schema", json_schema: { name: "answer", schema: { type: "object" } } },
+    tools: [weather],
+    tool_choice: "auto",
+    repetition_penalty: 1,
+    frequency_penalty: 0,
+    presence_penalty: 0,
+    signal: controller.signal,
+  };
+  const reply: ChatCompletion = await lm.chat.completions.create({ ...params, stream: false });
+  const call = reply.choices[0]?.message.tool_calls?.[0];
+  console.log(overall, reply.choices[0]?.message.content, reply.choices[0]?.finish_reason, reply.usage.total_tokens, call?.function.arguments);
+  const chunks: AsyncIterableIterator<ChatCompletionChunk> = await lm.chat.completions.create({ messages: [{ role: "user", content: "Hi" }], stream: true });
+  for await (const chunk of chunks) console.log(chunk.choices[0]?.delta.content ?? "", chunk.usage?.completion_tokens);
+  try {
+    await lm.chat.completions.create({ messages: [] });
+  } catch (e) {
+    if (e instanceof APIError) console.log(e.status, e.error.message, e.param, e.code, e.type);
+    if (e instanceof ModelNotFoundError) console.log(e.tried);
+  }
+  const prompt: string = lm.applyChatTemplate(params.messages, { tools: [weather] });
+  console.log(prompt);
+}
+
 async function workers(): Promise<void> {
   const w: WorkerModel = await WorkerModel.load("/models/minilm/", workerLoadOptions);
   const e: Float32Array = await w.embed("hello", embedOptions);
@@ -223,6 +288,8 @@ async function workers(): Promise<void> {
   const logits: Float32Array = await lm.logits("Hello", logitsOptions);
   const chat: string = await lm.applyChatTemplate([{ role: "user", content: "Hi" }]);
   const ids: Uint32Array = await lm.tokenize(chat);
+  const answer = await lm.chat.completions.create({ messages: [{ role: "user", content: "Hi" }], response_format: { type: "json_object" } });
+  console.log(answer.choices[0]?.message.content);
   const tuned: WorkerAdapter = await lm.finetune(textExamples, { ...finetuneOptions(textExamples), method: "lora" });
   const merged: number = await lm.loadAdapter(tuned.toSafetensors(), adapterOptions);
   await lm.unloadAdapter();
@@ -250,6 +317,7 @@ async function main(): Promise<void> {
   await encoders();
   await decoders();
   await workers();
+  await hubAndChat();
 }
 
 void main();
