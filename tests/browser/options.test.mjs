@@ -105,7 +105,7 @@ describe("typed options", { timeout: 10 * MINUTE }, () => {
     });
     const e = r.errors;
     // The wrapper's own (pkg/index.js), which the wasm `load` never sees.
-    const load = fieldsOf("LoadOptions").filter((f) => !["cache", "signal", "onDeviceLost", "integrity"].includes(f));
+    const load = fieldsOf("LoadOptions").filter((f) => !["cache", "signal", "onDeviceLost", "integrity", "revision"].includes(f));
     assertUnknown(e.load, "load options", "devcie", load);
     assertUnknown(e.textLoad, "load options", "cache", load);
     assertUnknown(e.loadWeights, "load options", "bitz", load);
