@@ -47,6 +47,8 @@ export function chatPage() {
         topP: Number($("#chat-top-p").value) || 1,
         seed: Date.now() % 1_000_000,
         signal: ctrl.signal,
+        // Constrained decoding: only tokens that keep the reply a JSON object.
+        ...($("#chat-json").checked ? { jsonSchema: true } : {}),
       });
       for await (const piece of stream) answer.textContent += piece;
       if (mine !== generation) return;

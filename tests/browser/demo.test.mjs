@@ -195,6 +195,13 @@ describe("demo with WebGPU (SwiftShader)", { timeout: 20 * MINUTE }, () => {
     log(`chat: ${answer.speed}`);
     assert.deepEqual(answer.turns, [["msg user", QUESTION], ["msg assistant", CHAT.greedy_text]]);
     assert.equal(decode(CHAT.greedy_ids), CHAT.greedy_text, "the test's decoder reads the golden ids as PyTorch did");
+    // "reply as JSON": constrained decoding, so the reply is a JSON object (or its start, when cut by the token budget).
+    await page.check("#chat-json");
+    const json = await chat(page, "Give your name and age as JSON.", { temperature: 0, maxTokens: 48 });
+    await page.uncheck("#chat-json");
+    log(`chat as JSON: ${json.answer} (${json.speed})`);
+    if (/· eos$/.test(json.speed)) assert.equal(typeof JSON.parse(json.answer), "object", json.answer);
+    else assert.ok(json.answer.startsWith("{"), json.answer);
     await screenshot(page, "chat");
     await openTab(page, "classify");
     await screenshot(page, "classify");
