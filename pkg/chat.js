@@ -266,7 +266,7 @@ async function prepare(model, params) {
   }
   options.maxNewTokens = maxTokens ?? Math.min(room, 1024);
   if (params.signal !== undefined) options.signal = params.signal;
-  return { prompt, options, n, tools: chosen.tools, toolsInTemplate, stream: !!params.stream, includeUsage: params.stream_options?.include_usage !== false, modelName: params.model ?? info.modelType };
+  return { prompt, options, n, tools: chosen.tools, stream: !!params.stream, includeUsage: params.stream_options?.include_usage !== false, modelName: params.model ?? info.modelType };
 }
 
 const FINISH = { eos: "stop", stop: "stop", length: "length", cancelled: "abort" };
@@ -303,7 +303,7 @@ async function complete(model, p) {
 function streamed(model, p) {
   const id = newId("chatcmpl");
   const created = Math.floor(Date.now() / 1000);
-  const chunk = (delta, finish_reason = null, extra = {}) => ({ id, object: "chat.completion.chunk", created, model: p.modelName, choices: [{ index: 0, delta, logprobs: null, finish_reason }], ...extra });
+  const chunk = (delta, finish_reason = null) => ({ id, object: "chat.completion.chunk", created, model: p.modelName, choices: [{ index: 0, delta, logprobs: null, finish_reason }] });
   const it = model.generate(p.prompt, p.options);
   let stage = "role"; // role -> body -> end -> usage -> over
   let out = "";
@@ -382,12 +382,10 @@ export function chatApi(model) {
         } catch (e) {
           throw asApiError(e);
         }
-        if (p.stream) {
-          if (p.n !== 1) throw bad("stream: true takes n = 1", "n");
-          return streamed(model, p);
-        }
+        if (p.stream && p.n !== 1) throw bad("stream: true takes n = 1", "n");
         try {
-          return await complete(model, p);
+          // `generate` throws at once on what it refuses: an APIError too when streaming.
+          return p.stream ? streamed(model, p) : await complete(model, p);
         } catch (e) {
           throw asApiError(e);
         }

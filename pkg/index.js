@@ -8,7 +8,7 @@ import { cachingFetch } from "./cache.js";
 import { checkedFetch, Expected } from "./integrity.js";
 import { checkOptions } from "./options.js";
 import { isModelId, resolveModel } from "./hub.js";
-import { progressTracker } from "./progress.js";
+import { countedResponse, progressTracker } from "./progress.js";
 import { chatApi } from "./chat.js";
 
 export { clearCache, cacheUsage } from "./cache.js";
@@ -56,21 +56,11 @@ async function nodeFolder(source) {
   return IN_NODE && typeof url === "string" && url.startsWith("file:") && !url.endsWith("/") ? `${url}/` : url;
 }
 
-/** Reads a response body, reporting `{file, loaded, total}`, into a new Response the compiler can stream. */
+/** A response whose body reports `{file, loaded, total}` as it is read, for the compiler to stream. */
 function withProgress(resp, file, onProgress) {
   if (!onProgress || !resp.body) return resp;
   const total = Number(resp.headers.get("content-length")) || undefined;
-  let loaded = 0;
-  const counted = resp.body.pipeThrough(
-    new TransformStream({
-      transform(chunk, c) {
-        loaded += chunk.byteLength;
-        onProgress({ file, loaded, total });
-        c.enqueue(chunk);
-      },
-    }),
-  );
-  return new Response(counted, { status: resp.status, headers: resp.headers });
+  return countedResponse(resp, (loaded) => onProgress({ file, loaded, total }));
 }
 
 /**
@@ -149,11 +139,10 @@ async function load(kind, source, options = {}, retry = true) {
       }
     };
     source = await resolveModel(source, { revision, probe });
-    source = await nodeFolder(source);
   } else if (revision !== undefined) {
     throw new TypeError("webfm: load options: revision is for models given by id (\"owner/name\"), not folder URLs or files");
   }
-  if (!isModelId(given)) source = await nodeFolder(source);
+  source = await nodeFolder(source);
   const folder = typeof source === "string" ? new URL(source.endsWith("/") ? source : `${source}/`, globalThis.location?.href ?? "file:///").href : null;
   const tracker = progressTracker(onProgress, name, folder);
   // Node has no Cache API: files are read from the disk or the network each time.

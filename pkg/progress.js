@@ -17,6 +17,24 @@ const baseName = (url) => {
 };
 
 /** `base`: the model's folder URL, when known: files are named by their path in it (`1_Pooling/config.json`). */
+/** `resp` again, its body calling `onChunk(bytesSoFar)` per chunk and `onEnd(bytes)` at its end. */
+export function countedResponse(resp, onChunk, onEnd) {
+  let loaded = 0;
+  const counted = resp.body.pipeThrough(
+    new TransformStream({
+      transform(chunk, c) {
+        loaded += chunk.byteLength;
+        onChunk(loaded);
+        c.enqueue(chunk);
+      },
+      flush() {
+        onEnd?.(loaded);
+      },
+    }),
+  );
+  return new Response(counted, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
+}
+
 export function progressTracker(onProgress, name, base = null) {
   const files = new Map(); // file -> { loaded, total }
   const fetched = new Set();
@@ -76,21 +94,18 @@ export function progressTracker(onProgress, name, base = null) {
       await learn(file, resp);
       emit("initiate", file);
       emit("download", file);
-      const counted = resp.body.pipeThrough(
-        new TransformStream({
-          transform(chunk, c) {
-            files.get(file).loaded += chunk.byteLength;
-            emit("progress", file);
-            c.enqueue(chunk);
-          },
-          flush() {
-            const f = files.get(file);
-            f.total ??= f.loaded;
-            emit("done", file);
-          },
-        }),
+      const f = files.get(file);
+      return countedResponse(
+        resp,
+        (loaded) => {
+          f.loaded = loaded;
+          emit("progress", file);
+        },
+        (loaded) => {
+          f.total ??= loaded;
+          emit("done", file);
+        },
       );
-      return new Response(counted, { status: resp.status, statusText: resp.statusText, headers: resp.headers });
     };
   }
 

@@ -148,6 +148,13 @@ impl Generation {
     /// Checks the request and sizes the cache: prompt plus `max_new_tokens`
     /// must fit the model's context.
     pub fn new(model: Rc<Decoder>, prompt_ids: Vec<u32>, opt: GenerateOptions) -> Result<Generation> {
+        let constraint = opt.grammar.as_ref().map(|g| Constraint::new(&model, g)).transpose()?;
+        Generation::with_constraint(model, prompt_ids, opt, constraint)
+    }
+
+    /// As [`Generation::new`], with `opt.grammar` already compiled (by a
+    /// caller that checked it before the generation's turn came).
+    pub fn with_constraint(model: Rc<Decoder>, prompt_ids: Vec<u32>, opt: GenerateOptions, constraint: Option<Constraint>) -> Result<Generation> {
         model.check_request(prompt_ids.len(), &opt)?;
         // The last new token is never fed back, so it needs no cache row.
         let cache = model.new_cache(prompt_ids.len() + opt.max_new_tokens - 1)?;
@@ -155,7 +162,6 @@ impl Generation {
         seen.sort_unstable();
         seen.dedup();
         let rng = Rng(opt.seed ^ 0x5eed_0000_0000_0000);
-        let constraint = opt.grammar.as_ref().map(|g| Constraint::new(&model, g)).transpose()?;
         Ok(Generation {
             model,
             opt,
@@ -213,10 +219,11 @@ impl Generation {
             }
         };
         let first = self.ids.is_empty();
+        // The grammar's allowed tokens, borrowed from the constraint (no copy per token).
         let mask = match self.constraint.as_mut() {
             Some(c) => {
                 let t0 = crate::platform::now_ms();
-                let bits = c.mask().map(<[u32]>::to_vec);
+                let bits = c.mask();
                 self.mask_millis += crate::platform::now_ms() - t0;
                 match bits {
                     Ok(b) => Some(b),
@@ -231,13 +238,13 @@ impl Generation {
         let id = if self.opt.temperature == 0.0 && !(first && self.keep_first_logits) {
             // Greedy: on the GPU only the id comes back.
             let seen: &[u32] = if self.opt.repetition_penalty == 1.0 { &[] } else { &self.seen };
-            greedy_token(&logits, seen, self.opt.repetition_penalty, mask.as_deref()).await?
+            greedy_token(&logits, seen, self.opt.repetition_penalty, mask).await?
         } else {
             let mut v = logits.to_vec_f32().await?;
             if first && self.keep_first_logits {
                 self.first_logits = Some(v.clone());
             }
-            if let Some(bits) = &mask {
+            if let Some(bits) = mask {
                 apply_mask(&mut v, bits);
             }
             let u = self.rng.next_f64();

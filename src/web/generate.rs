@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::models::decoder::Decoder;
 use crate::ops::tensor::Device;
 use crate::tasks::chat::ChatMessage;
+use crate::tasks::constrain::Constraint;
 use crate::tasks::generate::{GenerateOptions, Generation};
 
 /// Turns for the model: one generation at a time, the others queued in order.
@@ -178,6 +179,8 @@ struct Run {
     turns: Rc<Turns>,
     prompt: Vec<u32>,
     opt: GenerateOptions,
+    /// `opt.grammar`, compiled when `generate` was called (its errors throw there).
+    constraint: Option<Constraint>,
     signal: Option<JsValue>,
     state: State,
     /// `return()` was called (e.g. `break` in `for await`) while a token ran.
@@ -259,7 +262,8 @@ impl Run {
                     r.end("cancelled", 0, 0);
                     return Err(Error::InvalidArgument("generate: the model was disposed".into()));
                 };
-                match Generation::new(model, r.prompt.clone(), r.opt.clone()) {
+                let constraint = r.constraint.take();
+                match Generation::with_constraint(model, r.prompt.clone(), r.opt.clone(), constraint) {
                     Ok(g) => r.state = State::Running(Some(Box::new(g))),
                     Err(e) => {
                         r.end("error", 0, 0);
@@ -412,14 +416,13 @@ impl TextModel {
         // Bad requests throw here, before anything is queued: a grammar that
         // does not compile too.
         self.inner.check_request(ids.len(), &opt).map_err(js_err)?;
-        if let Some(g) = &opt.grammar {
-            crate::tasks::constrain::Constraint::new(&self.inner, g).map_err(js_err)?;
-        }
+        let constraint = opt.grammar.as_ref().map(|g| Constraint::new(&self.inner, g)).transpose().map_err(js_err)?;
         let run = Rc::new(RefCell::new(Run {
             model: Rc::downgrade(&self.inner),
             turns: self.turns.clone(),
             prompt: ids,
             opt,
+            constraint,
             signal: o.signal,
             state: State::Queued,
             cancel: false,
